@@ -1,0 +1,332 @@
+// The one typed client of the CoreRecon API. Every route the dashboard calls is a
+// function here, so a renamed field or route is one edit.
+import type {
+  Alert,
+  AlertQuery,
+  BulkAction,
+  BulkResult,
+  CreatedIngestToken,
+  DashboardSummary,
+  Evidence,
+  Incident,
+  IncidentObservable,
+  IncidentPatch,
+  IncidentQuery,
+  IncidentTask,
+  IngestSource,
+  IngestToken,
+  Me,
+  NewIncident,
+  NewUser,
+  Page,
+  Problem,
+  Role,
+  SlaPolicy,
+  Tenant,
+  TimelineEntry,
+  TokenPair,
+  TransitionRequest,
+  User,
+} from './types';
+
+const BASE = '/api/v1';
+const STORAGE_KEY = 'corerecon.session';
+
+/** An HTTP error carrying the server's problem+json body. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code?: string;
+  readonly problem: Problem;
+
+  constructor(status: number, problem: Problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = problem.code;
+    this.problem = problem;
+  }
+}
+
+/** A human sentence for any error thrown by the client. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) {
+    const what = err.problem.title && err.problem.detail ? `${err.problem.title}: ${err.problem.detail}` : err.message;
+    return err.code ? `${what} (${err.code})` : what;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+interface StoredSession {
+  access: string;
+  refresh: string;
+  /** epoch ms when the access token expires */
+  expiresAt: number;
+}
+
+type SessionListener = (signedIn: boolean) => void;
+
+/**
+ * Holds the token pair, refreshes it before it expires (and once on a 401), and tells
+ * listeners when the session ends. The pair lives in sessionStorage: a reload keeps the
+ * analyst signed in, closing the tab does not.
+ */
+class Session {
+  private current: StoredSession | null = null;
+  private refreshing: Promise<boolean> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private listeners = new Set<SessionListener>();
+
+  constructor() {
+    try {
+      const raw = sessionStorage.getItem(STORAGE_KEY);
+      if (raw) this.current = JSON.parse(raw) as StoredSession;
+    } catch {
+      this.current = null;
+    }
+    if (this.current) this.schedule();
+  }
+
+  get accessToken(): string | null {
+    return this.current?.access ?? null;
+  }
+
+  get signedIn(): boolean {
+    return this.current !== null;
+  }
+
+  onChange(fn: SessionListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  set(pair: TokenPair): void {
+    const ttl = Number.isFinite(pair.expires_in) && pair.expires_in > 0 ? pair.expires_in : 900;
+    this.current = { access: pair.access_token, refresh: pair.refresh_token, expiresAt: Date.now() + ttl * 1000 };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.current));
+    this.schedule();
+    this.listeners.forEach((l) => l(true));
+  }
+
+  clear(): void {
+    const had = this.current !== null;
+    this.current = null;
+    sessionStorage.removeItem(STORAGE_KEY);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (had) this.listeners.forEach((l) => l(false));
+  }
+
+  /** Refreshes the pair once even when many callers ask at the same time. */
+  refresh(): Promise<boolean> {
+    if (!this.current) return Promise.resolve(false);
+    if (!this.refreshing) {
+      const token = this.current.refresh;
+      this.refreshing = fetch(`${BASE}/auth/refresh`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ refresh_token: token }),
+      })
+        .then(async (res) => {
+          if (!res.ok) {
+            this.clear();
+            return false;
+          }
+          this.set((await res.json()) as TokenPair);
+          return true;
+        })
+        .catch(() => false)
+        .finally(() => {
+          this.refreshing = null;
+        });
+    }
+    return this.refreshing;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (!this.current) return;
+    // Refresh a minute before expiry (or at 80% of a short lifetime).
+    const left = this.current.expiresAt - Date.now();
+    const wait = Math.max(5_000, Math.min(left - 60_000, left * 0.8));
+    this.timer = setTimeout(() => void this.refresh(), wait);
+  }
+}
+
+export const session = new Session();
+
+type QueryValue = string | number | boolean | null | undefined | string[];
+
+function queryString(params: Record<string, QueryValue>): string {
+  const sp = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (Array.isArray(v)) {
+      if (v.length) sp.set(k, v.join(','));
+    } else {
+      sp.set(k, String(v));
+    }
+  }
+  const s = sp.toString();
+  return s ? `?${s}` : '';
+}
+
+interface RequestOptions {
+  query?: Record<string, QueryValue>;
+  json?: unknown;
+  form?: FormData;
+  /** return the raw Response (downloads) */
+  raw?: boolean;
+  anonymous?: boolean;
+}
+
+async function parseProblem(res: Response): Promise<Problem> {
+  const text = await res.text().catch(() => '');
+  if (text) {
+    try {
+      return JSON.parse(text) as Problem;
+    } catch {
+      return { status: res.status, title: res.statusText, detail: text.slice(0, 300) };
+    }
+  }
+  return { status: res.status, title: res.statusText || `HTTP ${res.status}` };
+}
+
+async function request<T>(method: string, path: string, opts: RequestOptions = {}, retried = false): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  const token = session.accessToken;
+  if (token && !opts.anonymous) headers.Authorization = `Bearer ${token}`;
+  let body: BodyInit | undefined;
+  if (opts.form) body = opts.form;
+  else if (opts.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  const res = await fetch(`${BASE}${path}${opts.query ? queryString(opts.query) : ''}`, { method, headers, body });
+  if (res.status === 401 && !opts.anonymous && !retried && session.signedIn) {
+    if (await session.refresh()) return request<T>(method, path, opts, true);
+    session.clear();
+  }
+  if (!res.ok) throw new ApiError(res.status, await parseProblem(res));
+  if (opts.raw) return res as unknown as T;
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+function alertQuery(q: AlertQuery): Record<string, QueryValue> {
+  return {
+    status: q.status,
+    severity: q.severity,
+    source: q.source,
+    tenant: q.tenant,
+    assignee: q.assignee,
+    q: q.q,
+    since: q.since,
+    until: q.until,
+    limit: q.limit,
+    cursor: q.cursor,
+  };
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  // --- auth ---------------------------------------------------------------------------
+  async login(username: string, password: string): Promise<void> {
+    const pair = await request<TokenPair>('POST', '/auth/login', { json: { username, password }, anonymous: true });
+    session.set(pair);
+  },
+  async logout(): Promise<void> {
+    try {
+      await request<void>('POST', '/auth/logout');
+    } finally {
+      session.clear();
+    }
+  },
+  me: () => request<Me>('GET', '/auth/me'),
+  changePassword: (current_password: string, new_password: string) =>
+    request<void>('POST', '/auth/password', { json: { current_password, new_password } }),
+
+  // --- alerts -------------------------------------------------------------------------
+  listAlerts: (q: AlertQuery) => request<Page<Alert>>('GET', '/alerts', { query: alertQuery(q) }),
+  getAlert: (id: string) => request<Alert>('GET', `/alerts/${enc(id)}`),
+  patchAlert: (id: string, patch: { status?: string; assignee?: string | null; severity?: string }) =>
+    request<Alert>('PATCH', `/alerts/${enc(id)}`, { json: patch }),
+  bulkAlerts: (ids: string[], action: BulkAction, extra: { assignee?: string; reason?: string } = {}) =>
+    request<BulkResult>('POST', '/alerts/bulk', { json: { ids, action, ...extra } }),
+  commentAlert: (id: string, text: string) => request<unknown>('POST', `/alerts/${enc(id)}/comments`, { json: { text } }),
+  alertGroup: (id: string) => request<Page<Alert>>('GET', `/alerts/${enc(id)}/group`),
+  escalateAlert: (id: string, incident_id?: string) =>
+    request<Incident>('POST', `/alerts/${enc(id)}/escalate`, { json: incident_id ? { incident_id } : {} }),
+
+  // --- incidents ----------------------------------------------------------------------
+  listIncidents: (q: IncidentQuery) =>
+    request<Page<Incident>>('GET', '/incidents', {
+      query: {
+        status: q.status,
+        severity: q.severity,
+        tenant: q.tenant,
+        assignee: q.assignee,
+        q: q.q,
+        limit: q.limit,
+        cursor: q.cursor,
+      },
+    }),
+  createIncident: (body: NewIncident) => request<Incident>('POST', '/incidents', { json: body }),
+  getIncident: (id: string) => request<Incident>('GET', `/incidents/${enc(id)}`),
+  patchIncident: (id: string, patch: IncidentPatch) => request<Incident>('PATCH', `/incidents/${enc(id)}`, { json: patch }),
+  transitionIncident: (id: string, body: TransitionRequest) =>
+    request<Incident>('POST', `/incidents/${enc(id)}/transition`, { json: body }),
+  incidentTimeline: (id: string) => request<Page<TimelineEntry>>('GET', `/incidents/${enc(id)}/timeline`),
+  incidentObservables: (id: string) => request<Page<IncidentObservable>>('GET', `/incidents/${enc(id)}/observables`),
+  addObservable: (id: string, body: Omit<IncidentObservable, 'id' | 'sightings'>) =>
+    request<IncidentObservable>('POST', `/incidents/${enc(id)}/observables`, { json: body }),
+  incidentTasks: (id: string) => request<Page<IncidentTask>>('GET', `/incidents/${enc(id)}/tasks`),
+  addTask: (id: string, body: { title: string; assignee?: string; due?: string }) =>
+    request<IncidentTask>('POST', `/incidents/${enc(id)}/tasks`, { json: { status: 'open', ...body } }),
+  patchTask: (id: string, tid: string, patch: Partial<Omit<IncidentTask, 'id'>>) =>
+    request<IncidentTask>('PATCH', `/incidents/${enc(id)}/tasks/${enc(tid)}`, { json: patch }),
+  incidentEvidence: (id: string) => request<Page<Evidence>>('GET', `/incidents/${enc(id)}/evidence`),
+  uploadEvidence: (id: string, file: File, reason?: string) => {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    if (reason) form.append('reason', reason);
+    return request<Pick<Evidence, 'id' | 'sha256' | 'size' | 'filename'>>('POST', `/incidents/${enc(id)}/evidence`, {
+      form,
+    });
+  },
+  downloadEvidence: (id: string, eid: string) =>
+    request<Response>('GET', `/incidents/${enc(id)}/evidence/${enc(eid)}`, { raw: true }),
+
+  // --- dashboard ----------------------------------------------------------------------
+  summary: (range: '24h' | '7d', tenant?: string | null) =>
+    request<DashboardSummary>('GET', '/dashboard/summary', { query: { range, tenant } }),
+
+  // --- administration -----------------------------------------------------------------
+  listTenants: () => request<Page<Tenant>>('GET', '/tenants'),
+  createTenant: (slug: string, name: string) => request<Tenant>('POST', '/tenants', { json: { slug, name } }),
+  listUsers: () => request<Page<User>>('GET', '/users'),
+  createUser: (body: NewUser) => request<User>('POST', '/users', { json: body }),
+  patchUser: (id: string, patch: { role?: Role; password?: string; disabled?: boolean }) =>
+    request<User>('PATCH', `/users/${enc(id)}`, { json: patch }),
+  deleteUser: (id: string) => request<void>('DELETE', `/users/${enc(id)}`),
+  listIngestTokens: (tenant: string) => request<Page<IngestToken>>('GET', `/tenants/${enc(tenant)}/ingest-tokens`),
+  createIngestToken: (tenant: string, source: IngestSource, signing_secret?: string) =>
+    request<CreatedIngestToken>('POST', `/tenants/${enc(tenant)}/ingest-tokens`, {
+      json: signing_secret ? { source, signing_secret } : { source },
+    }),
+  revokeIngestToken: (tenant: string, id: string) =>
+    request<void>('DELETE', `/tenants/${enc(tenant)}/ingest-tokens/${enc(id)}`),
+  getSlaPolicy: (tenant: string) => request<SlaPolicy>('GET', `/tenants/${enc(tenant)}/sla-policy`),
+  putSlaPolicy: (tenant: string, policy: SlaPolicy) =>
+    request<SlaPolicy>('PUT', `/tenants/${enc(tenant)}/sla-policy`, { json: policy }),
+};
+
+/** The WebSocket URL of the live feed, resuming after `since` when given. */
+export function liveFeedUrl(accessToken: string, since?: number): string {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const q = new URLSearchParams({ access_token: accessToken });
+  if (since !== undefined) q.set('since', String(since));
+  return `${proto}//${location.host}${BASE}/ws?${q.toString()}`;
+}
