@@ -1,0 +1,257 @@
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
+import { Box, Breadcrumbs, Button, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
+import Grid from '@mui/material/Grid2';
+import { Link as RouterLink, useParams } from 'react-router-dom';
+import { api } from '../../api/client';
+import {
+  SEVERITIES,
+  type Evidence,
+  type Incident,
+  type IncidentObservable,
+  type IncidentTask,
+  type LiveFrame,
+  type Priority,
+  type Severity,
+  type TimelineEntry,
+  type TransitionRequest,
+} from '../../api/types';
+import { canWrite, useMe } from '../../state/auth';
+import { useLiveFrames } from '../../state/live';
+import { ErrorNotice } from '../../components/ErrorNotice';
+import { PageLoading } from '../../components/PageLoading';
+import { SeverityChip } from '../../components/SeverityChip';
+import { StatusChip } from '../../components/StatusChip';
+import { SlaCountdown } from '../../components/SlaCountdown';
+import { absoluteTime, label } from '../../format';
+import { TransitionBar } from './TransitionBar';
+import { IncidentTimeline } from './IncidentTimeline';
+import { ObservablesPanel } from './ObservablesPanel';
+import { TasksPanel } from './TasksPanel';
+import { EvidencePanel } from './EvidencePanel';
+
+function Section({ title, children, testId }: { title: string; children: ReactNode; testId?: string }) {
+  return (
+    <Card component="section" aria-label={title} data-testid={testId}>
+      <CardContent>
+        <Typography variant="h6" component="h2" gutterBottom>
+          {title}
+        </Typography>
+        {children}
+      </CardContent>
+    </Card>
+  );
+}
+
+const PRIORITIES: Priority[] = ['p1', 'p2', 'p3', 'p4'];
+
+export default function IncidentDetailPage() {
+  const { incidentId = '' } = useParams();
+  const me = useMe();
+  const writable = canWrite(me);
+  const [incident, setIncident] = useState<Incident | null>(null);
+  const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
+  const [observables, setObservables] = useState<IncidentObservable[]>([]);
+  const [tasks, setTasks] = useState<IncidentTask[]>([]);
+  const [evidence, setEvidence] = useState<Evidence[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const loadIncident = useCallback(async () => {
+    try {
+      setIncident(await api.getIncident(incidentId));
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, [incidentId]);
+
+  // The side panels load independently: one missing endpoint must not blank the page.
+  const loadTimeline = useCallback(() => api.incidentTimeline(incidentId).then((p) => setTimeline(p.items)).catch(() => undefined), [incidentId]);
+  const loadObservables = useCallback(() => api.incidentObservables(incidentId).then((p) => setObservables(p.items)).catch(() => undefined), [incidentId]);
+  const loadTasks = useCallback(() => api.incidentTasks(incidentId).then((p) => setTasks(p.items)).catch(() => undefined), [incidentId]);
+  const loadEvidence = useCallback(() => api.incidentEvidence(incidentId).then((p) => setEvidence(p.items)).catch(() => undefined), [incidentId]);
+
+  useEffect(() => {
+    setIncident(null);
+    void loadIncident();
+    void loadTimeline();
+    void loadObservables();
+    void loadTasks();
+    void loadEvidence();
+  }, [loadIncident, loadTimeline, loadObservables, loadTasks, loadEvidence]);
+
+  useLiveFrames((f: LiveFrame) => {
+    const d = f.data as { id?: string; incident?: string; incident_id?: string };
+    const id = f.type.startsWith('incident.') ? d?.id : (d?.incident_id ?? d?.incident ?? d?.id);
+    if (id === incidentId && (f.type.startsWith('incident.') || f.type.startsWith('sla.'))) {
+      void loadIncident();
+      void loadTimeline();
+    }
+  });
+
+  const run = async (fn: () => Promise<Incident>) => {
+    setBusy(true);
+    try {
+      setIncident(await fn());
+      setError(null);
+      void loadTimeline();
+    } catch (e) {
+      setError(e);
+      void loadIncident();
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!incident) return error ? <ErrorNotice error={error} /> : <PageLoading label="Loading incident" />;
+  const done = incident.status === 'resolved' || incident.status === 'closed';
+
+  return (
+    <Stack gap={2}>
+      <Breadcrumbs aria-label="Breadcrumb">
+        <Link component={RouterLink} to="/incidents">
+          Incidents
+        </Link>
+        <Typography color="text.primary">{incident.id}</Typography>
+      </Breadcrumbs>
+      <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap">
+        <Typography variant="h5" component="h1" sx={{ mr: 1, wordBreak: 'break-word' }}>
+          {incident.title}
+        </Typography>
+        <SeverityChip severity={incident.severity} size="medium" />
+        <Box data-testid="incident-status" data-status={incident.status}>
+          <StatusChip status={incident.status} />
+        </Box>
+        {incident.priority && <Chip size="small" label={incident.priority.toUpperCase()} />}
+      </Stack>
+      <ErrorNotice error={error} />
+      <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" data-testid="sla-clocks">
+        {!done && incident.status === 'new' && <SlaCountdown sla={incident.sla} clock="acknowledge" />}
+        {!done && <SlaCountdown sla={incident.sla} clock="resolve" />}
+        {incident.sla?.state === 'met' && <Chip size="small" color="success" label="SLA met" />}
+      </Stack>
+      {writable && <TransitionBar incident={incident} busy={busy} onTransition={(req: TransitionRequest) => void run(() => api.transitionIncident(incident.id, req))} />}
+      <Grid container spacing={2}>
+        <Grid size={{ xs: 12, lg: 7 }}>
+          <Stack gap={2}>
+            <Section title="Summary">
+              <Stack gap={1.5}>
+                <Typography sx={{ whiteSpace: 'pre-wrap' }}>{incident.description || 'No description'}</Typography>
+                <Stack direction="row" gap={2} flexWrap="wrap" alignItems="center">
+                  <Typography variant="body2">Tenant: {incident.tenant}</Typography>
+                  <Typography variant="body2">Assignee: {incident.assignee ?? 'Unassigned'}</Typography>
+                  <Typography variant="body2">Opened: {absoluteTime(incident.created_at)}</Typography>
+                  {incident.resolution && <Typography variant="body2">Resolution: {label(incident.resolution)}</Typography>}
+                </Stack>
+                {incident.summary && <Typography variant="body2">Summary: {incident.summary}</Typography>}
+                {writable && (
+                  <Stack direction="row" gap={1} flexWrap="wrap" alignItems="center">
+                    <TextField
+                      select
+                      size="small"
+                      label="Severity"
+                      value={incident.severity}
+                      onChange={(e) => void run(() => api.patchIncident(incident.id, { severity: e.target.value as Severity }))}
+                      sx={{ width: 140 }}
+                    >
+                      {SEVERITIES.map((s) => (
+                        <MenuItem key={s} value={s}>
+                          {label(s)}
+                        </MenuItem>
+                      ))}
+                    </TextField>
+                    <TextField
+                      select
+                      size="small"
+                      label="Priority"
+                      value={incident.priority ?? ''}
+                      onChange={(e) => void run(() => api.patchIncident(incident.id, { priority: e.target.value as Priority }))}
+                      sx={{ width: 120 }}
+                    >
+                      {PRIORITIES.map((p) => (
+                        <MenuItem key={p} value={p}>
+                          {p.toUpperCase()}
+                        </MenuItem>
+                      ))}
+                    </TextField>
+                    {incident.assignee !== me.username && (
+                      <Button size="small" variant="outlined" disabled={busy} onClick={() => void run(() => api.patchIncident(incident.id, { assignee: me.username }))}>
+                        Assign to me
+                      </Button>
+                    )}
+                  </Stack>
+                )}
+                {(incident.techniques?.length ?? 0) + (incident.tags?.length ?? 0) > 0 && (
+                  <Stack direction="row" gap={0.5} flexWrap="wrap">
+                    {incident.techniques?.map((t) => <Chip key={t} size="small" variant="outlined" label={t} />)}
+                    {incident.tags?.map((t) => <Chip key={t} size="small" label={`#${t}`} />)}
+                  </Stack>
+                )}
+              </Stack>
+            </Section>
+            <Section title="Timeline">
+              <IncidentTimeline entries={timeline} />
+            </Section>
+          </Stack>
+        </Grid>
+        <Grid size={{ xs: 12, lg: 5 }}>
+          <Stack gap={2}>
+            <Section title="Tasks">
+              <TasksPanel
+                tasks={tasks}
+                writable={writable}
+                onAdd={async (title) => {
+                  await api.addTask(incident.id, { title });
+                  await loadTasks();
+                }}
+                onToggle={async (t) => {
+                  await api.patchTask(incident.id, t.id, { status: t.status === 'done' ? 'open' : 'done' });
+                  await loadTasks();
+                }}
+              />
+            </Section>
+            <Section title="Evidence" testId="evidence-section">
+              <EvidencePanel
+                incidentId={incident.id}
+                evidence={evidence}
+                writable={writable}
+                onUploaded={() => {
+                  void loadEvidence();
+                  void loadTimeline();
+                }}
+              />
+            </Section>
+            <Section title="Linked alerts">
+              {(incident.alerts ?? []).length === 0 ? (
+                <Typography color="text.secondary">No alerts linked</Typography>
+              ) : (
+                <List dense disablePadding>
+                  {(incident.alerts ?? []).map((id) => (
+                    <ListItem key={id} disableGutters>
+                      <Link component={RouterLink} to={`/alerts/${id}?status=any`}>
+                        {id}
+                      </Link>
+                    </ListItem>
+                  ))}
+                </List>
+              )}
+            </Section>
+          </Stack>
+        </Grid>
+        <Grid size={12}>
+          <Section title="Observables">
+            <ObservablesPanel
+              observables={observables}
+              incidentId={incident.id}
+              writable={writable}
+              onAdd={async (o) => {
+                await api.addObservable(incident.id, o);
+                await loadObservables();
+              }}
+            />
+          </Section>
+        </Grid>
+      </Grid>
+    </Stack>
+  );
+}
