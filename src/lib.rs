@@ -1,0 +1,95 @@
+//! CoreRecon: a Security Operations Center in one binary. This crate is the shell and
+//! the adapters (CLI, config, HTTP API and WebSocket, auth, the sled store, the tantivy
+//! index); the engine lives in `corerecon-actors`.
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod store;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use actix::Addr;
+use corerecon_actors::alert::AlertDirectory;
+
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Everything a request handler may reach. Built once by [`start`]; shared by reference.
+pub struct App {
+    pub settings: Settings,
+    pub store: Store,
+    pub auth: Auth,
+    pub metrics: Arc<Metrics>,
+    pub alerts: Addr<AlertDirectory>,
+    pub keys: keys::Keys,
+    pub started_at: Instant,
+    pub ready: AtomicBool,
+}
+
+pub mod repo {
+    //! The sled adapter of the engine's ports.
+    use corerecon_actors::model::Alert;
+    use corerecon_actors::ports::{AlertRepo, DurableFuture, PortError};
+
+    use crate::store::{Batch, Kind, Record, Store, StoreError, key};
+
+    impl Record for Alert {
+        const KIND: Kind = Kind::Alerts;
+        const VERSION: u16 = 2;
+    }
+
+    impl From<StoreError> for PortError {
+        fn from(e: StoreError) -> Self {
+            match e {
+                StoreError::Closed => PortError::Closed,
+                other => PortError::Storage(other.to_string()),
+            }
+        }
+    }
+
+    /// Adds the alert's writes (record, tenant index, group index) to a batch.
+    pub fn put_alert(b: &mut Batch, alert: &Alert) {
+        b.put(&alert.id, alert).put_raw(
+            Kind::AlertsByTenant,
+            key(&[&alert.tenant, &alert.id]),
+            Vec::new(),
+        );
+        if let Some(g) = &alert.group {
+            b.put_raw(
+                Kind::AlertGroups,
+                key(&[&alert.tenant, g, &alert.id]),
+                Vec::new(),
+            );
+        }
+    }
+
+    pub struct SledAlertRepo(pub Store);
+
+    impl AlertRepo for SledAlertRepo {
+        fn load(&self, id: &str) -> Result<Option<Alert>, PortError> {
+            Ok(self.0.get::<Alert>(id)?)
+        }
+        fn save(&self, alert: &Alert, change: &str) -> Result<(), PortError> {
+            let mut b = Batch::new();
+            put_alert(&mut b, alert);
+            b.change(&alert.tenant, change, &alert.id, None);
+            self.0.commit(b)?;
+            Ok(())
+        }
+        fn durable(&self) -> DurableFuture {
+            let store = self.0.clone();
+            Box::pin(async move { store.sync().await.map_err(PortError::from) })
+        }
+    }
+}

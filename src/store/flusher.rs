@@ -1,0 +1,144 @@
+//! Group commit: one thread fsyncs the store for everyone who waits. A waiter that
+//! arrives while a flush runs joins the next one, so under load one fsync covers many
+//! acknowledgements and under no load a single write is flushed at once.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use super::StoreError;
+
+type Waiter = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct FlushStats {
+    pub flushes: u64,
+    pub waiters_served: u64,
+    pub largest_batch: u64,
+    pub last_batch: u64,
+}
+
+struct State {
+    waiting: Vec<Waiter>,
+    stopping: bool,
+    stats: FlushStats,
+}
+
+pub struct Flusher {
+    shared: Arc<(Mutex<State>, Condvar)>,
+    durable: tokio::sync::watch::Sender<u64>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Flusher {
+    pub fn start(db: sled::Db, durable_seq: u64) -> Flusher {
+        let shared = Arc::new((
+            Mutex::new(State {
+                waiting: Vec::new(),
+                stopping: false,
+                stats: FlushStats::default(),
+            }),
+            Condvar::new(),
+        ));
+        let (durable, _) = tokio::sync::watch::channel(durable_seq);
+        let worker_shared = shared.clone();
+        let worker_durable = durable.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || run(db, worker_shared, worker_durable))
+            .expect("spawning the flusher thread");
+        Flusher {
+            shared,
+            durable,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    pub async fn wait(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let (lock, cv) = &*self.shared;
+            let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+            if st.stopping {
+                return Err(StoreError::Closed);
+            }
+            st.waiting.push(tx);
+            cv.notify_one();
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Invalid(format!("flush failed: {e}"))),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    pub fn durable_seq(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+
+    pub fn stats(&self) -> FlushStats {
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stats
+    }
+
+    pub fn stop(&self) {
+        {
+            let (lock, cv) = &*self.shared;
+            let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+            st.stopping = true;
+            cv.notify_all();
+        }
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    db: sled::Db,
+    shared: Arc<(Mutex<State>, Condvar)>,
+    durable: tokio::sync::watch::Sender<u64>,
+) {
+    let changes = db.open_tree("changes").ok();
+    loop {
+        let batch = {
+            let (lock, cv) = &*shared;
+            let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while st.waiting.is_empty() && !st.stopping {
+                st = cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            if st.waiting.is_empty() && st.stopping {
+                return;
+            }
+            std::mem::take(&mut st.waiting)
+        };
+        // Everything committed before this point is covered by the flush below.
+        let seq_before = changes
+            .as_ref()
+            .and_then(|t| t.last().ok().flatten())
+            .map(|(k, _)| super::be_u64(&k))
+            .unwrap_or(0);
+        let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+        let n = batch.len() as u64;
+        for w in batch {
+            let _ = w.send(result.clone());
+        }
+        if result.is_ok() {
+            durable.send_if_modified(|d| {
+                if seq_before > *d {
+                    *d = seq_before;
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        let mut st = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.stats.flushes += 1;
+        st.stats.waiters_served += n;
+        st.stats.last_batch = n;
+        st.stats.largest_batch = st.stats.largest_batch.max(n);
+    }
+}

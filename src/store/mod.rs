@@ -1,0 +1,572 @@
+//! The sled store: the source of truth. One tree per kind of record; values are rmp-serde
+//! (named fields) behind a two-byte schema version; every mutation appends a sequenced
+//! record to the change log in the same transaction; durability comes from the group
+//! commit flusher, which fsyncs once per batch and wakes every waiter of that batch.
+
+pub mod backup;
+mod flusher;
+pub mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+
+pub use flusher::Flusher;
+
+/// The store's on-disk schema version. Bump it with a migration in `migrate.rs`.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Every kind of record has its own tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Meta,
+    Tenants,
+    Users,
+    UserNames,
+    IngestTokens,
+    RefreshTokens,
+    Denylist,
+    Alerts,
+    AlertsByTenant,
+    AlertKeys,
+    AlertGroups,
+    Incidents,
+    IncidentsByTenant,
+    Timeline,
+    Observables,
+    Tasks,
+    Evidence,
+    Custody,
+    SlaPolicies,
+    Changes,
+    Cursors,
+    Drops,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 22] = [
+        Kind::Meta,
+        Kind::Tenants,
+        Kind::Users,
+        Kind::UserNames,
+        Kind::IngestTokens,
+        Kind::RefreshTokens,
+        Kind::Denylist,
+        Kind::Alerts,
+        Kind::AlertsByTenant,
+        Kind::AlertKeys,
+        Kind::AlertGroups,
+        Kind::Incidents,
+        Kind::IncidentsByTenant,
+        Kind::Timeline,
+        Kind::Observables,
+        Kind::Tasks,
+        Kind::Evidence,
+        Kind::Custody,
+        Kind::SlaPolicies,
+        Kind::Changes,
+        Kind::Cursors,
+        Kind::Drops,
+    ];
+
+    pub fn tree_name(self) -> &'static str {
+        match self {
+            Kind::Meta => "meta",
+            Kind::Tenants => "tenants",
+            Kind::Users => "users",
+            Kind::UserNames => "user_names",
+            Kind::IngestTokens => "ingest_tokens",
+            Kind::RefreshTokens => "refresh_tokens",
+            Kind::Denylist => "denylist",
+            Kind::Alerts => "alerts",
+            Kind::AlertsByTenant => "alerts_by_tenant",
+            Kind::AlertKeys => "alert_keys",
+            Kind::AlertGroups => "alert_groups",
+            Kind::Incidents => "incidents",
+            Kind::IncidentsByTenant => "incidents_by_tenant",
+            Kind::Timeline => "timeline",
+            Kind::Observables => "observables",
+            Kind::Tasks => "tasks",
+            Kind::Evidence => "evidence",
+            Kind::Custody => "custody",
+            Kind::SlaPolicies => "sla_policies",
+            Kind::Changes => "changes",
+            Kind::Cursors => "cursors",
+            Kind::Drops => "drops",
+        }
+    }
+
+    fn index(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+/// A value kept in one tree, with the version of its encoding.
+pub trait Record: Serialize + DeserializeOwned {
+    const KIND: Kind;
+    /// Raised whenever the record's shape changes, with a migration step to match.
+    const VERSION: u16 = 1;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("record in `{tree}` could not be decoded: {reason}")]
+    Decode { tree: &'static str, reason: String },
+    #[error(
+        "record in `{tree}` has version {found}, this build reads {expected}: run the migration"
+    )]
+    Version {
+        tree: &'static str,
+        found: u16,
+        expected: u16,
+    },
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub fn encode<R: Record>(record: &R) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&R::VERSION.to_be_bytes());
+    // Named encoding so that a field added later does not shift old records.
+    rmp_serde::encode::write_named(&mut out, record).expect("serialising to a Vec cannot fail");
+    out
+}
+
+pub fn decode<R: Record>(bytes: &[u8]) -> Result<R, StoreError> {
+    let tree = R::KIND.tree_name();
+    let (version, body) = split_envelope(bytes).ok_or(StoreError::Decode {
+        tree,
+        reason: "shorter than its version header".into(),
+    })?;
+    if version != R::VERSION {
+        return Err(StoreError::Version {
+            tree,
+            found: version,
+            expected: R::VERSION,
+        });
+    }
+    rmp_serde::from_slice(body).map_err(|e| StoreError::Decode {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn split_envelope(bytes: &[u8]) -> Option<(u16, &[u8])> {
+    let (head, body) = bytes.split_at_checked(2)?;
+    Some((u16::from_be_bytes([head[0], head[1]]), body))
+}
+
+/// One entry of the change log: what changed, for whom. Consumers (search index,
+/// WebSocket hub, exporters) load the entity's current state by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub tenant: String,
+    /// `alert.created`, `alert.updated`, `incident.created`, `sla.breached`, ...
+    pub kind: String,
+    pub id: String,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+impl Record for Change {
+    const KIND: Kind = Kind::Changes;
+}
+
+/// Writes gathered for one atomic commit.
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<(Kind, Vec<u8>, Option<Vec<u8>>)>,
+    changes: Vec<(String, String, String, Option<serde_json::Value>)>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    pub fn put<R: Record>(&mut self, key: impl AsRef<[u8]>, record: &R) -> &mut Self {
+        self.ops
+            .push((R::KIND, key.as_ref().to_vec(), Some(encode(record))));
+        self
+    }
+
+    pub fn put_raw(
+        &mut self,
+        kind: Kind,
+        key: impl AsRef<[u8]>,
+        value: impl Into<Vec<u8>>,
+    ) -> &mut Self {
+        self.ops
+            .push((kind, key.as_ref().to_vec(), Some(value.into())));
+        self
+    }
+
+    pub fn delete(&mut self, kind: Kind, key: impl AsRef<[u8]>) -> &mut Self {
+        self.ops.push((kind, key.as_ref().to_vec(), None));
+        self
+    }
+
+    /// Appends a change-log record, committed with the batch's writes.
+    pub fn change(
+        &mut self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+        data: Option<serde_json::Value>,
+    ) -> &mut Self {
+        self.changes
+            .push((tenant.to_string(), kind.to_string(), id.to_string(), data));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.changes.is_empty()
+    }
+}
+
+/// The handle every part of the appliance shares.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    dir: PathBuf,
+    /// Serialises commits so that change sequence numbers commit in order: a consumer
+    /// that has read seq N never later finds a smaller seq appear.
+    write_lock: Mutex<()>,
+    last_seq: AtomicU64,
+    flusher: Flusher,
+    ids: Mutex<ulid::Generator>,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `<data_dir>/db`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let dir = data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&dir)
+            .cache_capacity(256 * 1024 * 1024)
+            // Durability is ours (group commit); sled's own timer flush would only add fsyncs.
+            .flush_every_ms(None)
+            .open()?;
+        let trees = Kind::ALL
+            .iter()
+            .map(|k| db.open_tree(k.tree_name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_seq = match trees[Kind::Changes.index()].last()? {
+            Some((k, _)) => be_u64(&k),
+            None => 0,
+        };
+        let flusher = Flusher::start(db.clone(), last_seq);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                dir: data_dir.to_path_buf(),
+                write_lock: Mutex::new(()),
+                last_seq: AtomicU64::new(last_seq),
+                flusher,
+                ids: Mutex::new(ulid::Generator::new()),
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn tree(&self, kind: Kind) -> &sled::Tree {
+        &self.inner.trees[kind.index()]
+    }
+
+    /// A new time-ordered id (ULID, monotonic within a millisecond).
+    pub fn new_id(&self) -> String {
+        let mut g = self.inner.ids.lock().unwrap_or_else(|p| p.into_inner());
+        match g.generate() {
+            Ok(u) => u.to_string(),
+            Err(_) => ulid::Ulid::new().to_string(),
+        }
+    }
+
+    pub fn get<R: Record>(&self, key: impl AsRef<[u8]>) -> Result<Option<R>, StoreError> {
+        match self.tree(R::KIND).get(key)? {
+            Some(v) => decode::<R>(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn get_raw(
+        &self,
+        kind: Kind,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.tree(kind).get(key)?)
+    }
+
+    /// Every record of a tree under a key prefix, in key order.
+    pub fn scan_prefix<R: Record>(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<R>, StoreError> {
+        self.tree(R::KIND)
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode::<R>(&v)
+            })
+            .collect()
+    }
+
+    pub fn len(&self, kind: Kind) -> usize {
+        self.tree(kind).len()
+    }
+
+    /// Applies a batch atomically (all trees it touches plus the change log). Returns the
+    /// last change sequence number of the batch; the writes are visible at once and
+    /// durable after [`Store::sync`].
+    pub fn commit(&self, batch: Batch) -> Result<u64, StoreError> {
+        if batch.is_empty() {
+            return Ok(self.inner.last_seq.load(Ordering::Acquire));
+        }
+        let _guard = self
+            .inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let first_seq = self.inner.last_seq.load(Ordering::Acquire) + 1;
+        let now = Utc::now();
+        let mut kinds: Vec<Kind> = batch.ops.iter().map(|(k, _, _)| *k).collect();
+        kinds.push(Kind::Changes);
+        kinds.sort_by_key(|k| k.index());
+        kinds.dedup();
+        let trees: Vec<&sled::Tree> = kinds.iter().map(|k| self.tree(*k)).collect();
+        let slot = |k: Kind| kinds.iter().position(|x| *x == k).unwrap_or(0);
+        let changes: Vec<(u64, Vec<u8>)> = batch
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, (tenant, kind, id, data))| {
+                let seq = first_seq + i as u64;
+                let c = Change {
+                    seq,
+                    at: now,
+                    tenant: tenant.clone(),
+                    kind: kind.clone(),
+                    id: id.clone(),
+                    data: data.clone(),
+                };
+                (seq, encode(&c))
+            })
+            .collect();
+        let result: Result<(), sled::transaction::TransactionError<()>> =
+            trees.as_slice().transaction(|views| {
+                for (kind, key, value) in &batch.ops {
+                    let view = &views[slot(*kind)];
+                    match value {
+                        Some(v) => {
+                            view.insert(key.as_slice(), v.as_slice())?;
+                        }
+                        None => {
+                            view.remove(key.as_slice())?;
+                        }
+                    }
+                }
+                let log = &views[slot(Kind::Changes)];
+                for (seq, bytes) in &changes {
+                    log.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                }
+                Ok(())
+            });
+        match result {
+            Ok(()) => {}
+            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
+            Err(sled::transaction::TransactionError::Abort(())) => {
+                return Err(StoreError::Invalid("transaction aborted".into()));
+            }
+        }
+        let last = first_seq + changes.len() as u64 - 1;
+        if !changes.is_empty() {
+            self.inner.last_seq.store(last, Ordering::Release);
+        }
+        Ok(self.inner.last_seq.load(Ordering::Acquire))
+    }
+
+    /// Resolves once everything committed before the call is on disk (group commit).
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.inner.flusher.wait().await
+    }
+
+    /// Commit and wait for durability: the common path of a write that answers a client.
+    pub async fn commit_durable(&self, batch: Batch) -> Result<u64, StoreError> {
+        let seq = self.commit(batch)?;
+        self.sync().await?;
+        Ok(seq)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.inner.last_seq.load(Ordering::Acquire)
+    }
+
+    /// The highest change sequence number known to be on disk; consumers that must not
+    /// show what a crash could lose (the WebSocket hub) read up to it.
+    pub fn durable_seq(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.flusher.durable_seq()
+    }
+
+    /// Changes after `after`, up to `upto` inclusive, at most `limit`.
+    pub fn changes_since(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let start = (after + 1).to_be_bytes();
+        let end = upto.saturating_add(1).to_be_bytes();
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        self.tree(Kind::Changes)
+            .range(start..end)
+            .take(limit)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode::<Change>(&v)
+            })
+            .collect()
+    }
+
+    pub fn cursor(&self, consumer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .tree(Kind::Cursors)
+            .get(consumer)?
+            .map(|v| be_u64(&v))
+            .unwrap_or(0))
+    }
+
+    /// Cursors are written outside the change log: moving one is not a change anyone
+    /// subscribes to, and an old cursor after a crash only means re-reading a few changes.
+    pub fn set_cursor(&self, consumer: &str, seq: u64) -> Result<(), StoreError> {
+        self.tree(Kind::Cursors)
+            .insert(consumer, &seq.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn flush_stats(&self) -> flusher::FlushStats {
+        self.inner.flusher.stats()
+    }
+
+    /// Flushes everything and stops the flusher (graceful shutdown).
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        self.inner.flusher.stop();
+        Ok(())
+    }
+
+    /// Holds the write lock while `f` runs: a consistent view for backups.
+    pub fn with_writes_paused<T>(&self, f: impl FnOnce(&sled::Db, &[sled::Tree]) -> T) -> T {
+        let _guard = self
+            .inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&self.inner.db, &self.inner.trees)
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+pub fn be_u64(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Joins key parts with a NUL separator (tenant slugs and ids never contain one).
+pub fn key(parts: &[&str]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Probe {
+        a: u32,
+        b: String,
+    }
+    impl Record for Probe {
+        const KIND: Kind = Kind::Meta;
+    }
+
+    #[test]
+    fn envelope_round_trips_and_checks_version() {
+        let p = Probe {
+            a: 7,
+            b: "x".into(),
+        };
+        let bytes = encode(&p);
+        assert_eq!(&bytes[..2], &[0, 1]);
+        assert_eq!(decode::<Probe>(&bytes).unwrap(), p);
+        let mut old = bytes.clone();
+        old[1] = 9;
+        assert!(matches!(
+            decode::<Probe>(&old),
+            Err(StoreError::Version { found: 9, .. })
+        ));
+        assert!(matches!(
+            decode::<Probe>(&[1]),
+            Err(StoreError::Decode { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn commit_appends_changes_in_order_and_sync_makes_them_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut b = Batch::new();
+        b.put(
+            "k1",
+            &Probe {
+                a: 1,
+                b: "one".into(),
+            },
+        );
+        b.change("t", "probe.created", "k1", None);
+        b.change("t", "probe.updated", "k1", None);
+        let seq = store.commit(b).unwrap();
+        assert_eq!(seq, 2);
+        store.sync().await.unwrap();
+        assert!(*store.durable_seq().borrow() >= 2);
+        let changes = store.changes_since(0, 10, 100).unwrap();
+        assert_eq!(
+            changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(store.get::<Probe>("k1").unwrap().unwrap().a, 1);
+    }
+}
