@@ -1,0 +1,4 @@
+//! Incidents: the IO-free engine parts the incident actor and the HTTP layer build on.
+pub mod lifecycle;
+pub mod model;
+pub mod sla;
