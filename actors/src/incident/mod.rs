@@ -2,3 +2,4 @@
 pub mod lifecycle;
 pub mod model;
 pub mod sla;
+pub mod timer;
