@@ -252,7 +252,7 @@ mod tests {
             actor: format!("analyst{k}"),
             ip: Some("192.0.2.7".into()),
             action,
-            reason: (k % 2 == 0).then(|| "case review".to_string()),
+            reason: k.is_multiple_of(2).then(|| "case review".to_string()),
         }
     }
 
