@@ -18,6 +18,9 @@ pub struct Tenant {
     /// Dedup window override for this tenant, seconds.
     #[serde(default)]
     pub dedup_window_s: Option<u64>,
+    /// Dedup window overrides per source (`elastic`, `hec`, ...), seconds.
+    #[serde(default)]
+    pub dedup_window_by_source: std::collections::BTreeMap<String, u64>,
     /// Who gets an incident when its SLA breaches.
     #[serde(default)]
     pub escalation_assignee: Option<String>,
@@ -212,6 +215,7 @@ pub fn add_tenant(store: &Store, slug: &str, name: &str) -> Result<Tenant, Accou
         },
         created_at: Utc::now(),
         dedup_window_s: None,
+        dedup_window_by_source: Default::default(),
         escalation_assignee: None,
     };
     let mut b = Batch::new();

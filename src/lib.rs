@@ -9,9 +9,12 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod search;
 pub mod store;
+pub mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -32,6 +35,12 @@ pub struct App {
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub alerts: Addr<AlertDirectory>,
+    pub pipeline: ingest::pipeline::Pipeline,
+    pub drops: ingest::Drops,
+    pub search: Arc<search::AlertIndex>,
+    pub hub: Addr<ws::Hub>,
+    /// WebSocket sessions connected now; the feeder builds no frames while it is 0.
+    pub ws_connected: Arc<std::sync::atomic::AtomicUsize>,
     pub keys: keys::Keys,
     pub started_at: Instant,
     pub ready: AtomicBool,

@@ -1,6 +1,7 @@
 //! The HTTP API, the WebSocket and the embedded dashboard, and `serve`'s start-up.
 
 pub mod admin;
+pub mod alerts;
 pub mod assets;
 pub mod auth_routes;
 pub mod ops;
@@ -89,7 +90,29 @@ async fn run(
     let metrics = Arc::new(Metrics::default());
     let repo = Arc::new(crate::repo::SledAlertRepo(store.clone()));
     let alerts = AlertDirectory::new(repo, corerecon_actors::alert::DEFAULT_IDLE).start();
+    let search = Arc::new(
+        crate::search::AlertIndex::open(&settings.data_dir)
+            .map_err(|e| anyhow::anyhow!("opening the search index: {e}"))?,
+    );
+    let ws_connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hub = crate::ws::Hub::new(ws_connected.clone()).start();
+    let pipeline = crate::ingest::pipeline::Pipeline::new(
+        store.clone(),
+        alerts.clone(),
+        metrics.clone(),
+        crate::ingest::pipeline::PipelineSettings {
+            capacity: settings.pipeline_capacity,
+            dedup_window_s: settings.dedup_window_s,
+            correlation_window_s: settings.correlation_window_s,
+            storm_threshold: settings.storm_threshold,
+        },
+    );
     let app = web::Data::new(App {
+        pipeline,
+        drops: crate::ingest::Drops::load(&store),
+        search: search.clone(),
+        hub,
+        ws_connected,
         auth: crate::auth::Auth::new(&keys.token_secret, settings.login_failures_per_minute),
         settings: settings.clone(),
         store: store.clone(),
@@ -100,6 +123,8 @@ async fn run(
         ready: Default::default(),
     });
     crate::control::listen(store.clone(), || {})?;
+    crate::search::spawn_indexer(search, store.clone());
+    crate::ws::spawn_feeder(app.clone());
     spawn_housekeeping(app.clone());
 
     let data = app.clone();
@@ -143,7 +168,11 @@ async fn run(
     .shutdown_timeout(10)
     .bind(settings.http)
     .map_err(|e| anyhow::anyhow!("binding HTTP on {}: {e}", settings.http))?;
-    tracing::info!(addr = %settings.http, data_dir = %settings.data_dir.display(), "corerecon serving");
+    for addr in server.addrs() {
+        // Scripts and tests read this line to learn the port when --http asked for port 0.
+        println!("corerecon listening on http://{addr}");
+        tracing::info!(%addr, data_dir = %settings.data_dir.display(), "corerecon serving");
+    }
     app.ready.store(true, Ordering::Release);
     // actix-web stops gracefully on SIGTERM and SIGINT; the store is flushed by the caller.
     server.run().await?;
@@ -190,6 +219,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .configure(ops::routes)
     .configure(auth_routes::routes)
     .configure(admin::routes)
+    .configure(alerts::routes)
+    .configure(crate::ingest::routes)
+    .route("/api/v1/ws", web::get().to(crate::ws::connect))
     .service(web::scope("/api").default_service(web::to(api_not_found)))
     .configure(assets::routes);
 }
@@ -210,6 +242,8 @@ async fn api_not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRes
         auth_routes::login, auth_routes::refresh, auth_routes::logout, auth_routes::me, auth_routes::change_password,
         admin::list_tenants, admin::create_tenant, admin::list_users, admin::create_user, admin::update_user, admin::delete_user,
         admin::list_tokens, admin::create_token, admin::revoke_token,
+        alerts::list, alerts::detail, alerts::update, alerts::bulk, alerts::comment, alerts::group,
+        crate::ingest::drops,
     ),
     modifiers(&BearerAuth)
 )]

@@ -1,0 +1,470 @@
+//! The ingest pipeline after parsing: idempotency, dedup, storm guard, correlation, and
+//! the durable commit that a 202 waits for.
+//!
+//! Decisions that must agree with the store (is this a duplicate? which alert absorbs
+//! it?) are made under one lock together with the commit of the new alerts, so two
+//! concurrent requests never create the same alert twice. Increments of existing alerts
+//! go to their actors, which serialise them with analysts' commands.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use actix::Addr;
+use chrono::{DateTime, Duration, Utc};
+use corerecon_actors::alert::{AlertDirectory, GetAlertActor, RecordDuplicates};
+use corerecon_actors::model::{Alert, AlertDraft, AlertStatus, Severity, SourceKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::repo::put_alert;
+use crate::store::{Batch, Kind, Record, Store, key};
+
+/// What the dedup and idempotency keys point at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertKey {
+    pub alert_id: String,
+    /// End of the dedup window (fingerprint keys); idempotency keys never expire.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Record for AlertKey {
+    const KIND: Kind = Kind::AlertKeys;
+}
+
+/// Ingest settings that can differ per tenant and source.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub capacity: usize,
+    pub dedup_window_s: u64,
+    pub correlation_window_s: u64,
+    pub storm_threshold: u64,
+}
+
+#[derive(Default)]
+struct StormCounter {
+    minute: i64,
+    count: u64,
+    /// The storm alert absorbing the flood, and until when it absorbs.
+    storm: Option<(String, DateTime<Utc>)>,
+}
+
+#[derive(Default)]
+struct State {
+    storms: HashMap<(String, String), StormCounter>,
+    correlation: HashMap<(String, &'static str, String), (String, DateTime<Utc>)>,
+}
+
+pub struct Pipeline {
+    store: Store,
+    alerts: Addr<AlertDirectory>,
+    metrics: std::sync::Arc<Metrics>,
+    settings: PipelineSettings,
+    state: Mutex<State>,
+}
+
+/// Releases the pipeline capacity taken by a request, whatever way it ends.
+struct InFlight<'a> {
+    metrics: &'a Metrics,
+    n: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .ingest_in_flight
+            .fetch_sub(self.n, Ordering::AcqRel);
+    }
+}
+
+/// The fields of an alert that make its fingerprint (default: source + rule + host +
+/// user + src_ip; the title stands in for a missing rule).
+pub fn fingerprint(source: SourceKind, d: &AlertDraft) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        Some(source.as_str()),
+        Some(d.rule.as_deref().unwrap_or(&d.title)),
+        d.host.as_deref(),
+        d.user.as_deref(),
+        d.src_ip.as_deref(),
+    ] {
+        h.update(part.unwrap_or("").as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct IngestOutcome {
+    pub ids: Vec<String>,
+    pub created: usize,
+    pub deduplicated: usize,
+    pub storm_folded: usize,
+    pub replayed: usize,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Store,
+        alerts: Addr<AlertDirectory>,
+        metrics: std::sync::Arc<Metrics>,
+        settings: PipelineSettings,
+    ) -> Self {
+        Pipeline {
+            store,
+            alerts,
+            metrics,
+            settings,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn dedup_window(&self, tenant: &str, source: SourceKind) -> Duration {
+        let t = crate::accounts::get_tenant(&self.store, tenant)
+            .ok()
+            .flatten();
+        let secs = t
+            .as_ref()
+            .and_then(|t| {
+                t.dedup_window_by_source
+                    .get(source.as_str())
+                    .copied()
+                    .or(t.dedup_window_s)
+            })
+            .unwrap_or(self.settings.dedup_window_s);
+        Duration::seconds(secs as i64)
+    }
+
+    /// Stores the drafts of one request and returns once they are durable.
+    pub async fn ingest(
+        &self,
+        tenant: &str,
+        source: SourceKind,
+        drafts: Vec<AlertDraft>,
+    ) -> Result<IngestOutcome, ApiError> {
+        let n = drafts.len() as u64;
+        let before = self.metrics.ingest_in_flight.fetch_add(n, Ordering::AcqRel);
+        let _guard = InFlight {
+            metrics: &self.metrics,
+            n,
+        };
+        if before + n > self.settings.capacity as u64 {
+            return Err(ApiError::unavailable(
+                "ingest.overloaded",
+                "the ingest pipeline is full; retry after the delay in Retry-After",
+                1,
+            ));
+        }
+        let now = Utc::now();
+        let window = self.dedup_window(tenant, source);
+        let (outcome, increments) = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            self.decide(&mut state, tenant, source, drafts, now, window)?
+        };
+        for (id, (count, last_seen)) in increments {
+            let Some(actor) = self
+                .alerts
+                .send(GetAlertActor { id: id.clone() })
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+            else {
+                continue;
+            };
+            match actor.try_send(RecordDuplicates { count, last_seen }) {
+                Ok(()) => {}
+                Err(actix::dev::SendError::Full(m)) => {
+                    actor
+                        .send(m)
+                        .await
+                        .map_err(|e| ApiError::internal(e.to_string()))?
+                        .ok();
+                }
+                Err(actix::dev::SendError::Closed(_)) => {
+                    return Err(ApiError::unavailable(
+                        "ingest.overloaded",
+                        "alert actor restarting; retry",
+                        1,
+                    ));
+                }
+            }
+        }
+        // One fsync for everything above (and for every other request in this batch).
+        self.store.sync().await?;
+        let m = &self.metrics;
+        let labels = [("tenant", tenant), ("source", source.as_str())];
+        m.inc("corerecon_ingest_alerts_accepted_total", &labels, n);
+        m.inc(
+            "corerecon_ingest_alerts_created_total",
+            &labels,
+            outcome.created as u64,
+        );
+        m.inc(
+            "corerecon_ingest_alerts_deduplicated_total",
+            &labels,
+            outcome.deduplicated as u64,
+        );
+        if outcome.storm_folded > 0 {
+            m.inc(
+                "corerecon_ingest_storm_folded_total",
+                &labels,
+                outcome.storm_folded as u64,
+            );
+        }
+        Ok(outcome)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn decide(
+        &self,
+        state: &mut State,
+        tenant: &str,
+        source: SourceKind,
+        drafts: Vec<AlertDraft>,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<(IngestOutcome, HashMap<String, (u64, DateTime<Utc>)>), ApiError> {
+        let mut out = IngestOutcome::default();
+        let mut batch = Batch::new();
+        let mut increments: HashMap<String, (u64, DateTime<Utc>)> = HashMap::new();
+        // Keys written by this batch, not yet visible in the store.
+        let mut fresh_fp: HashMap<String, String> = HashMap::new();
+        let mut fresh_ref: HashMap<String, String> = HashMap::new();
+        let minute = now.timestamp() / 60;
+        let corr_until = now + Duration::seconds(self.settings.correlation_window_s as i64);
+        if state.correlation.len() > 500_000 {
+            state.correlation.retain(|_, (_, until)| *until > now);
+        }
+
+        for d in drafts {
+            let seen = d.timestamp.unwrap_or(now);
+            // Idempotency: a sender's retry of the same alert maps to the same alert.
+            let ref_key = d
+                .source_ref
+                .as_ref()
+                .map(|r| key(&["ref", tenant, source.as_str(), r]));
+            if let Some(rk) = &ref_key {
+                let hit = match fresh_ref.get(&hex::encode(rk)) {
+                    Some(id) => Some(id.clone()),
+                    None => self.store.get::<AlertKey>(rk)?.map(|k| k.alert_id),
+                };
+                if let Some(id) = hit {
+                    out.ids.push(id);
+                    out.replayed += 1;
+                    continue;
+                }
+            }
+            let fp = fingerprint(source, &d);
+            let fp_key = key(&["fp", tenant, &fp]);
+            let existing = match fresh_fp.get(&fp) {
+                Some(id) => Some(id.clone()),
+                None => match self.store.get::<AlertKey>(&fp_key)? {
+                    Some(k) if k.until.is_some_and(|u| u > now) => self
+                        .store
+                        .get::<Alert>(&k.alert_id)?
+                        .filter(|a| a.status.is_open())
+                        .map(|a| a.id),
+                    _ => None,
+                },
+            };
+            if let Some(id) = existing {
+                let e = increments.entry(id.clone()).or_insert((0, seen));
+                e.0 += 1;
+                e.1 = e.1.max(seen);
+                if let Some(rk) = ref_key {
+                    batch.put(
+                        &rk,
+                        &AlertKey {
+                            alert_id: id.clone(),
+                            until: None,
+                        },
+                    );
+                    fresh_ref.insert(hex::encode(&rk), id.clone());
+                }
+                out.ids.push(id);
+                out.deduplicated += 1;
+                continue;
+            }
+
+            // Storm guard: beyond the threshold of new alerts a minute for one tenant and
+            // rule, fold the flood into one visible storm alert.
+            let rule_key = d
+                .rule
+                .clone()
+                .unwrap_or_else(|| format!("source:{}", source.as_str()));
+            let counter = state
+                .storms
+                .entry((tenant.to_string(), rule_key.clone()))
+                .or_default();
+            if counter.minute != minute {
+                counter.minute = minute;
+                counter.count = 0;
+            }
+            counter.count += 1;
+            let storm_active = counter
+                .storm
+                .as_ref()
+                .is_some_and(|(_, until)| *until > now);
+            if storm_active || counter.count > self.settings.storm_threshold {
+                let storm_id = match counter.storm.as_ref().filter(|(_, until)| *until > now) {
+                    Some((id, _)) => id.clone(),
+                    None => {
+                        let id = self.store.new_id();
+                        let storm = self.new_alert(
+                            &id,
+                            tenant,
+                            source,
+                            AlertDraft {
+                                title: format!("Alert storm: {rule_key}"),
+                                description: Some(format!(
+                                    "More than {} new alerts a minute from {rule_key} for tenant {tenant}; further alerts are counted into this one until the flood stops. Example: {}",
+                                    self.settings.storm_threshold, d.title
+                                )),
+                                severity: Severity::High,
+                                rule: d.rule.clone(),
+                                category: Some("storm".into()),
+                                raw: serde_json::json!({ "storm_of": rule_key, "example": d.raw }),
+                                ..AlertDraft::default()
+                            },
+                            now,
+                            None,
+                            true,
+                        );
+                        put_alert(&mut batch, &storm);
+                        batch.change(tenant, "alert.created", &id, None);
+                        out.created += 1;
+                        tracing::warn!(tenant, rule = %rule_key, alert_id = %id, "alert storm: folding further alerts");
+                        id
+                    }
+                };
+                // Each absorbed alert extends the storm for another minute.
+                counter.storm = Some((storm_id.clone(), now + Duration::seconds(60)));
+                let e = increments.entry(storm_id.clone()).or_insert((0, seen));
+                e.0 += 1;
+                out.ids.push(storm_id);
+                out.storm_folded += 1;
+                continue;
+            }
+
+            let id = self.store.new_id();
+            let group = correlate(state, tenant, &d, &id, now, corr_until);
+            let alert = self.new_alert(&id, tenant, source, d, seen, group, false);
+            put_alert(&mut batch, &alert);
+            batch.put(
+                &fp_key,
+                &AlertKey {
+                    alert_id: id.clone(),
+                    until: Some(now + window),
+                },
+            );
+            fresh_fp.insert(fp, id.clone());
+            if let Some(rk) = ref_key {
+                batch.put(
+                    &rk,
+                    &AlertKey {
+                        alert_id: id.clone(),
+                        until: None,
+                    },
+                );
+                fresh_ref.insert(hex::encode(&rk), id.clone());
+            }
+            batch.change(tenant, "alert.created", &id, None);
+            out.ids.push(id);
+            out.created += 1;
+        }
+        // Duplicates of alerts created in this very batch reach their actors after the
+        // commit, which is what the actors load.
+        self.store.commit(batch)?;
+        Ok((out, increments))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_alert(
+        &self,
+        id: &str,
+        tenant: &str,
+        source: SourceKind,
+        d: AlertDraft,
+        seen: DateTime<Utc>,
+        group: Option<String>,
+        storm: bool,
+    ) -> Alert {
+        let now = Utc::now();
+        let fingerprint = fingerprint(source, &d);
+        Alert {
+            id: id.to_string(),
+            tenant: tenant.to_string(),
+            source,
+            source_ref: d.source_ref,
+            source_link: d.source_link,
+            title: d.title,
+            description: d.description,
+            severity: d.severity,
+            status: AlertStatus::New,
+            assignee: None,
+            rule: d.rule,
+            category: d.category,
+            host: d.host,
+            user: d.user,
+            src_ip: d.src_ip,
+            dst_ip: d.dst_ip,
+            src_port: d.src_port,
+            dst_port: d.dst_port,
+            tactics: d.tactics,
+            techniques: d.techniques,
+            observables: d.observables,
+            first_seen: seen,
+            last_seen: seen,
+            count: 1,
+            fingerprint,
+            group,
+            incident: None,
+            storm,
+            raw: d.raw,
+            comments: Vec::new(),
+            history: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Finds the correlation group of a new alert: the group of any recent alert of the same
+/// tenant sharing its host, user or source IP; otherwise a new group named after it.
+fn correlate(
+    state: &mut State,
+    tenant: &str,
+    d: &AlertDraft,
+    id: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Option<String> {
+    let keys: Vec<(&'static str, &String)> = [
+        ("host", d.host.as_ref()),
+        ("user", d.user.as_ref()),
+        ("src_ip", d.src_ip.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+    .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let group = keys
+        .iter()
+        .find_map(|(k, v)| {
+            state
+                .correlation
+                .get(&(tenant.to_string(), *k, (*v).clone()))
+                .filter(|(_, u)| *u > now)
+                .map(|(g, _)| g.clone())
+        })
+        .unwrap_or_else(|| id.to_string());
+    for (k, v) in keys {
+        state
+            .correlation
+            .insert((tenant.to_string(), k, v.clone()), (group.clone(), until));
+    }
+    Some(group)
+}
