@@ -456,7 +456,7 @@ pub fn compute_deadlines(
 
 /// The stored state of an incident's clocks: deadlines, outcomes, which events fired, and
 /// the pause. Persisted with the incident; the timer actor only holds a copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SlaState {
     pub acknowledge_due: DateTime<Utc>,
@@ -476,6 +476,30 @@ pub struct SlaState {
     pub paused_at: Option<DateTime<Utc>>,
     /// Business seconds spent paused in finished pauses; added to every deadline.
     pub paused_total_s: i64,
+}
+
+/// Deadlines default to "never" (not the epoch), so a state that was never started, or a
+/// record stored before SLAs existed, cannot breach by accident.
+impl Default for SlaState {
+    fn default() -> Self {
+        let never = DateTime::<Utc>::MAX_UTC;
+        SlaState {
+            acknowledge_due: never,
+            resolve_due: never,
+            acknowledge_warn_at: never,
+            resolve_warn_at: never,
+            acknowledged_met: None,
+            resolved_met: None,
+            warned_ack: false,
+            warned_resolve: false,
+            breached_ack: false,
+            breached_resolve: false,
+            paused: false,
+            pause_reason: None,
+            paused_at: None,
+            paused_total_s: 0,
+        }
+    }
 }
 
 /// One summary word for dashboards and lists.
@@ -808,7 +832,16 @@ pub fn mark_fired(state: &mut SlaState, event: SlaEvent) {
 /// When the next event is due (possibly in the past: then at once); `None` when paused or
 /// when nothing is left to fire.
 pub fn next_wakeup(state: &SlaState) -> Option<DateTime<Utc>> {
-    state.pending().map(|e| e.due_at(state)).min()
+    state
+        .pending()
+        .map(|e| match e {
+            // An unvalidated policy could put a warning after its breach; wake for whichever
+            // comes first.
+            SlaEvent::AckWarning => state.acknowledge_warn_at.min(state.acknowledge_due),
+            SlaEvent::ResolveWarning => state.resolve_warn_at.min(state.resolve_due),
+            other => other.due_at(state),
+        })
+        .min()
 }
 
 #[cfg(test)]
@@ -1196,6 +1229,30 @@ mod tests {
         assert_eq!(s.acknowledge_due, t("2026-01-01T10:15:00Z"));
         assert_eq!(due_events(&s, now), [SlaEvent::AckBreached]);
         assert!(next_wakeup(&s).unwrap() < now);
+    }
+
+    #[test]
+    fn an_unstarted_state_never_fires() {
+        let s = SlaState::default();
+        assert!(due_events(&s, t("2999-01-01T00:00:00Z")).is_empty());
+        assert_eq!(s.status(t("2999-01-01T00:00:00Z")), SlaStatus::Ok);
+        let old_record: SlaState = serde_json::from_value(json!({"paused": false})).unwrap();
+        assert_eq!(old_record, s);
+    }
+
+    #[test]
+    fn a_warning_after_its_breach_does_not_delay_the_wakeup() {
+        let mut s = SlaState::start(
+            t("2026-01-01T10:00:00Z"),
+            Severity::High,
+            &one_hour_policy(),
+        );
+        s.acknowledge_warn_at = t("2026-01-01T12:00:00Z");
+        assert_eq!(next_wakeup(&s), Some(t("2026-01-01T11:00:00Z")));
+        assert_eq!(
+            due_events(&s, t("2026-01-01T11:00:00Z")),
+            [SlaEvent::AckBreached]
+        );
     }
 
     #[test]
