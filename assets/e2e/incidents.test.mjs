@@ -1,0 +1,169 @@
+// Incident work: board and list, legal transitions only, evidence with its SHA-256, SLA clocks.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import {
+  ADMIN_PASSWORD,
+  adminApi,
+  assertNoViolations,
+  auditPage,
+  launchBrowser,
+  newPage,
+  signIn,
+  startServer,
+  uniq,
+  waitFor,
+  waitForShell,
+} from './harness.mjs';
+
+let server;
+let browser;
+let admin;
+let tenant;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  admin = await adminApi(server.base);
+  tenant = uniq('inc');
+  await admin.tenant(tenant);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signedIn() {
+  const ctx = await newPage(browser.browser);
+  await signIn(ctx.page, server.base, 'admin', ADMIN_PASSWORD);
+  await waitForShell(ctx.page);
+  return ctx;
+}
+
+const transitionButtons = (page) =>
+  page.getByRole('group', { name: 'Move incident to' }).locator('[data-transition]').evaluateAll((els) => els.map((e) => e.getAttribute('data-transition')));
+
+test('board and list views show incidents; detail page is reachable by deep link', async () => {
+  const title = uniq('Board incident');
+  const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant, description: 'Seen on the board' });
+  const { page, errors, context } = await signedIn();
+  try {
+    await page.getByRole('link', { name: 'Incidents' }).click();
+    const board = page.getByTestId('incident-board');
+    await board.waitFor();
+    await board.getByTestId('incident-card').filter({ hasText: title }).waitFor();
+    assertNoViolations(assert, 'incidents-board', await auditPage(page, 'incidents-board', () => page.getByTestId('incident-card').first().waitFor()));
+    await page.getByRole('button', { name: 'List view' }).click();
+    await page.getByTestId('incident-row').filter({ hasText: title }).waitFor();
+    assertNoViolations(assert, 'incidents-list', await auditPage(page, 'incidents-list', () => page.getByTestId('incident-row').first().waitFor()));
+    await page.goto(`${server.base}/incidents/${inc.id}`);
+    await page.getByRole('heading', { name: title }).waitFor();
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('transitions offer only the allowed moves and walk the lifecycle to closed', async () => {
+  const title = uniq('Lifecycle incident');
+  const inc = await admin.post('/api/v1/incidents', { title, severity: 'medium', tenant });
+  const { page, errors, context } = await signedIn();
+  try {
+    await page.goto(`${server.base}/incidents/${inc.id}`);
+    await page.getByRole('heading', { name: title }).waitFor();
+    const path = ['acknowledged', 'investigating', 'contained', 'eradicated', 'recovered', 'resolved', 'closed'];
+    for (const to of path) {
+      const fresh = await admin.get(`/api/v1/incidents/${inc.id}`);
+      await waitFor(async () => JSON.stringify((await transitionButtons(page)).sort()) === JSON.stringify([...fresh.allowed_transitions].sort()), {
+        what: `buttons = allowed_transitions ${JSON.stringify(fresh.allowed_transitions)} in ${fresh.status}`,
+      });
+      assert.ok(fresh.allowed_transitions.includes(to), `${to} allowed from ${fresh.status}`);
+      await page.locator(`[data-transition="${to}"]`).click();
+      if (to === 'resolved') {
+        const dialog = page.getByRole('dialog', { name: 'Resolve incident' });
+        await dialog.getByLabel('Summary').fill('Contained and cleaned; credentials rotated.');
+        await dialog.getByRole('button', { name: 'Resolve' }).click();
+      }
+      await page.locator(`[data-testid="incident-status"][data-status="${to}"]`).waitFor();
+    }
+    const closed = await admin.get(`/api/v1/incidents/${inc.id}`);
+    assert.equal(closed.status, 'closed');
+    const timeline = await admin.get(`/api/v1/incidents/${inc.id}/timeline`);
+    assert.ok(timeline.items.length >= path.length, 'each move is on the timeline');
+    await page.getByTestId('incident-timeline').waitFor();
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('evidence upload shows the SHA-256; observables carry TLP chips; tasks', async () => {
+  const title = uniq('Evidence incident');
+  const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant });
+  const bytes = Buffer.from(`suspicious payload ${title}\n`.repeat(50));
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const { page, errors, context } = await signedIn();
+  try {
+    await page.goto(`${server.base}/incidents/${inc.id}`);
+    await page.getByRole('heading', { name: title }).waitFor();
+    await page.getByTestId('evidence-input').setInputFiles({ name: 'payload.bin', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.getByTestId('evidence-uploaded').getByText(sha).waitFor();
+    await page.getByTestId('evidence-sha256').filter({ hasText: sha }).waitFor();
+
+    const obs = page.getByRole('form', { name: 'Add observable' });
+    await obs.getByLabel('Value').fill('198.51.100.23');
+    await obs.getByRole('button', { name: 'Add' }).click();
+    await page.getByTestId('observable-row').filter({ hasText: '198.51.100.23' }).getByText('TLP:AMBER').waitFor();
+
+    const tasks = page.getByRole('form', { name: 'Add task' });
+    await tasks.getByLabel('New task').fill('Rotate domain admin credentials');
+    await tasks.getByRole('button', { name: 'Add' }).click();
+    const done = page.getByRole('checkbox', { name: 'Task done: Rotate domain admin credentials' });
+    await done.check();
+    await waitFor(async () => (await admin.get(`/api/v1/incidents/${inc.id}/tasks`)).items.some((t) => t.status === 'done'), { what: 'task done on server' });
+
+    assertNoViolations(assert, 'incident-detail', await auditPage(page, 'incident-detail', () => page.getByRole('heading', { name: title }).waitFor()));
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('SLA countdown turns amber then red with a policy of seconds', async () => {
+  const slaTenant = uniq('sla');
+  await admin.tenant(slaTenant);
+  const policy = await admin.get(`/api/v1/tenants/${slaTenant}/sla-policy`);
+  policy.high = { acknowledge_s: 4, resolve_s: 8, warn_ratio: 0.5 };
+  await admin.put(`/api/v1/tenants/${slaTenant}/sla-policy`, policy);
+  const { page, errors, context } = await signedIn();
+  try {
+    const title = uniq('SLA incident');
+    const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant: slaTenant });
+    await page.goto(`${server.base}/incidents/${inc.id}`);
+    const clock = page.getByTestId('sla-acknowledge');
+    await clock.waitFor();
+    await assert.doesNotReject(clock.textContent());
+    const tones = new Set();
+    await waitFor(
+      async () => {
+        const tone = await clock.getAttribute('data-sla-tone');
+        tones.add(tone);
+        return tone === 'breached';
+      },
+      { timeout: 15_000, interval: 100, what: 'acknowledge SLA breached' },
+    );
+    assert.ok(tones.has('warning'), `the clock went amber before red (saw ${[...tones].join(', ')})`);
+    assert.match(await clock.textContent(), /breached/);
+    // The server's own SLA state agrees (its timer actor, not only the browser clock).
+    await waitFor(async () => (await admin.get(`/api/v1/incidents/${inc.id}`)).sla?.state === 'breached', {
+      timeout: 10_000,
+      what: 'server SLA state breached',
+    });
+    const toast = await page.getByTestId('live-toast').filter({ hasText: /SLA breached/ }).waitFor({ timeout: 5000 }).then(() => true, () => false);
+    console.log(`sla_breached_toast=${toast}`);
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
