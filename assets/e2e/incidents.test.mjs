@@ -120,7 +120,8 @@ test('evidence upload shows the SHA-256; observables carry TLP chips; tasks', as
     await tasks.getByLabel('New task').fill('Rotate domain admin credentials');
     await tasks.getByRole('button', { name: 'Add' }).click();
     const done = page.getByRole('checkbox', { name: 'Task done: Rotate domain admin credentials' });
-    await done.check();
+    await done.click();
+    await waitFor(() => done.isChecked(), { what: 'task checkbox checked' });
     await waitFor(async () => (await admin.get(`/api/v1/incidents/${inc.id}/tasks`)).items.some((t) => t.status === 'done'), { what: 'task done on server' });
 
     assertNoViolations(assert, 'incident-detail', await auditPage(page, 'incident-detail', () => page.getByRole('heading', { name: title }).waitFor()));

@@ -45,7 +45,7 @@ export function SlaCountdown({ sla, clock }: Props) {
   let text: string;
   if (tone === 'paused') text = `${name} SLA paused`;
   else if (tone === 'met') text = `${name} SLA met`;
-  else if (left <= 0) text = `${name} breached ${formatDuration(-left)} ago`;
+  else if (tone === 'breached') text = left < -1 ? `${name} breached ${formatDuration(-left)} ago` : `${name} breached`;
   else text = `${name} due in ${formatDuration(left)}`;
   return (
     <Tooltip title={`${name} due ${absoluteTime(due)}${sla.pause_reason ? ` — paused: ${sla.pause_reason}` : ''}`}>

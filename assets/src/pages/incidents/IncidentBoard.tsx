@@ -15,7 +15,7 @@ export function IncidentBoard({ incidents, showTenant }: { incidents: Incident[]
             variant="outlined"
             component="section"
             aria-label={`${label(state)} incidents`}
-            sx={{ minWidth: 230, width: 230, flexShrink: 0, p: 1, bgcolor: 'background.default', display: 'flex', flexDirection: 'column' }}
+            sx={{ minWidth: 210, width: 210, flexShrink: 0, p: 1, bgcolor: 'background.default', display: 'flex', flexDirection: 'column' }}
           >
             <Stack direction="row" justifyContent="space-between" sx={{ px: 0.5, pb: 1 }}>
               <Typography variant="subtitle2" component="h2">

@@ -11,7 +11,7 @@ interface Props {
 }
 
 const W = 720;
-const H = 220;
+const H = 180;
 const PAD = { l: 40, r: 8, t: 8, b: 26 };
 
 /** Alerts per time bucket, stacked by severity, drawn as plain SVG. */
