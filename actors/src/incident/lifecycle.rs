@@ -16,7 +16,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::model::{Change, Incident, IncidentState, Resolution};
+use super::model::{Change, Incident, IncidentState, Priority, Resolution};
+use super::sla::{SlaConfig, SlaError, SlaEvent, mark_fired};
+use crate::model::Severity;
 
 /// Every state `from` may move to, in lifecycle order.
 pub fn allowed_transitions(from: IncidentState) -> Vec<IncidentState> {
@@ -198,6 +200,124 @@ pub fn apply_transition(
         _ => {}
     }
     Ok(changes)
+}
+
+/// Changes the severity. The SLA deadlines are recomputed from the incident's creation
+/// (CONTRACT: a raise may put them in the past, and the timer then breaches at once); the
+/// priority rises to the new severity's default if that is more urgent, never falls (a
+/// responder or an escalation may have raised it on purpose).
+pub fn change_severity(
+    incident: &mut Incident,
+    severity: Severity,
+    now: DateTime<Utc>,
+    config: &SlaConfig,
+) -> Vec<Change> {
+    if incident.severity == severity {
+        return Vec::new();
+    }
+    let mut changes = vec![Change::new(
+        "severity_changed",
+        Some(json!({"severity": incident.severity, "sla": incident.sla.deadlines()})),
+        None,
+    )];
+    incident.severity = severity;
+    let created = incident.created_at;
+    incident.sla.recompute(created, severity, config);
+    changes[0].after = Some(json!({"severity": severity, "sla": incident.sla.deadlines()}));
+    let floor = Priority::from_severity(severity);
+    if floor < incident.priority {
+        changes.push(Change::new(
+            "priority_changed",
+            Some(json!({"priority": incident.priority})),
+            Some(json!({"priority": floor})),
+        ));
+        incident.priority = floor;
+    }
+    incident.updated_at = now;
+    changes
+}
+
+/// Pauses the SLA clocks while waiting on the client.
+pub fn pause_sla(
+    incident: &mut Incident,
+    now: DateTime<Utc>,
+    reason: Option<&str>,
+) -> Result<Vec<Change>, SlaError> {
+    let reason = non_empty(reason).map(str::to_string);
+    incident.sla.pause(now, reason.clone())?;
+    incident.updated_at = now;
+    Ok(vec![Change::new(
+        "sla_paused",
+        None,
+        Some(json!({"reason": reason})),
+    )])
+}
+
+/// Resumes the SLA clocks; the deadlines move by the business time spent paused.
+pub fn resume_sla(
+    incident: &mut Incident,
+    now: DateTime<Utc>,
+    config: &SlaConfig,
+) -> Result<Vec<Change>, SlaError> {
+    let before = incident.sla.deadlines();
+    let (created, severity) = (incident.created_at, incident.severity);
+    let added = incident.sla.resume(now, created, severity, config)?;
+    incident.updated_at = now;
+    Ok(vec![Change::new(
+        "sla_resumed",
+        Some(json!({"sla": before})),
+        Some(json!({"sla": incident.sla.deadlines(), "paused_s": added})),
+    )])
+}
+
+/// Applies an SLA event the timer sent: marks it fired and, on a breach, escalates — the
+/// priority rises one step and, when the tenant names an escalation assignee, the incident
+/// is reassigned to them. Returns nothing when the event had already been applied, so a
+/// redelivery after a restart neither escalates twice nor writes a second timeline entry.
+pub fn apply_sla_event(
+    incident: &mut Incident,
+    event: SlaEvent,
+    now: DateTime<Utc>,
+    escalation_assignee: Option<&str>,
+) -> Vec<Change> {
+    if event.is_fired(&incident.sla) {
+        return Vec::new();
+    }
+    mark_fired(&mut incident.sla, event);
+    incident.updated_at = now;
+    let action = if event.is_breach() {
+        "sla_breached"
+    } else {
+        "sla_warning"
+    };
+    let mut changes = vec![Change::new(
+        action,
+        None,
+        Some(json!({"clock": event.clock(), "due_at": event.due_at(&incident.sla)})),
+    )];
+    if !event.is_breach() {
+        return changes;
+    }
+    let raised = incident.priority.raise();
+    if raised != incident.priority {
+        changes.push(Change::new(
+            "priority_changed",
+            Some(json!({"priority": incident.priority})),
+            Some(json!({"priority": raised})),
+        ));
+        incident.priority = raised;
+    }
+    if let Some(to) = non_empty(escalation_assignee)
+        && incident.assignee.as_deref() != Some(to)
+    {
+        changes.push(Change::new(
+            "assignee_changed",
+            Some(json!({"assignee": incident.assignee})),
+            Some(json!({"assignee": to})),
+        ));
+        incident.assignee = Some(to.to_string());
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -395,5 +515,100 @@ mod tests {
             e.to_string(),
             "cannot move an incident from recovered to closed; allowed: resolved"
         );
+    }
+
+    #[test]
+    fn raising_severity_recomputes_from_creation_and_raises_priority() {
+        let mut i = incident();
+        i.severity = Severity::Low;
+        i.priority = Priority::P4;
+        i.sla
+            .recompute(i.created_at, Severity::Low, &SlaConfig::default());
+        let ch = change_severity(
+            &mut i,
+            Severity::Critical,
+            t("2026-01-01T11:00:00Z"),
+            &SlaConfig::default(),
+        );
+        assert_eq!(i.sla.acknowledge_due, t("2026-01-01T10:15:00Z"));
+        assert_eq!(i.priority, Priority::P1);
+        assert_eq!(ch.len(), 2);
+        // Lowering keeps a priority someone raised.
+        let ch = change_severity(
+            &mut i,
+            Severity::Info,
+            t("2026-01-01T11:01:00Z"),
+            &SlaConfig::default(),
+        );
+        assert_eq!((i.priority, ch.len()), (Priority::P1, 1));
+        assert!(
+            change_severity(
+                &mut i,
+                Severity::Info,
+                t("2026-01-01T11:02:00Z"),
+                &SlaConfig::default()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_breach_escalates_once() {
+        let mut i = incident();
+        i.assignee = Some("alice".into());
+        let warn = apply_sla_event(
+            &mut i,
+            SlaEvent::AckWarning,
+            t("2026-01-01T10:45:00Z"),
+            Some("lead"),
+        );
+        assert_eq!(warn.len(), 1);
+        assert_eq!(
+            (i.priority, i.assignee.as_deref()),
+            (Priority::P2, Some("alice"))
+        );
+        let breach = apply_sla_event(
+            &mut i,
+            SlaEvent::AckBreached,
+            t("2026-01-01T11:00:00Z"),
+            Some("lead"),
+        );
+        let actions: Vec<&str> = breach.iter().map(|c| c.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["sla_breached", "priority_changed", "assignee_changed"]
+        );
+        assert_eq!(
+            (i.priority, i.assignee.as_deref()),
+            (Priority::P1, Some("lead"))
+        );
+        assert!(i.sla.breached_ack);
+        assert!(
+            apply_sla_event(
+                &mut i,
+                SlaEvent::AckBreached,
+                t("2026-01-01T11:00:01Z"),
+                Some("lead")
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn pause_and_resume_record_changes() {
+        let mut i = incident();
+        let cfg = SlaConfig::default();
+        assert_eq!(
+            pause_sla(&mut i, t("2026-01-01T10:10:00Z"), Some("waiting on client")).unwrap()[0]
+                .action,
+            "sla_paused"
+        );
+        assert_eq!(
+            pause_sla(&mut i, t("2026-01-01T10:11:00Z"), None),
+            Err(SlaError::AlreadyPaused)
+        );
+        let ch = resume_sla(&mut i, t("2026-01-01T10:40:00Z"), &cfg).unwrap();
+        assert_eq!(ch[0].after.as_ref().unwrap()["paused_s"], json!(1800));
+        assert_eq!(i.sla.acknowledge_due, t("2026-01-01T11:30:00Z"));
     }
 }
