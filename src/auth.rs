@@ -356,3 +356,40 @@ pub fn client_ip(req: &HttpRequest) -> IpAddr {
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
+
+macro_rules! role_extractor {
+    ($name:ident, $check:ident, $doc:literal) => {
+        #[doc = $doc]
+        /// Checked while extracting, before the body is parsed: a refused caller learns
+        /// nothing from validation errors.
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
+
+        impl std::ops::Deref for $name {
+            type Target = Caller;
+            fn deref(&self) -> &Caller {
+                &self.0
+            }
+        }
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = std::future::Ready<Result<$name, ApiError>>;
+
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                std::future::ready(
+                    Caller::from_request(req, payload)
+                        .into_inner()
+                        .and_then(|c| c.$check().map(|_| $name(c))),
+                )
+            }
+        }
+    };
+}
+
+role_extractor!(
+    Writer,
+    require_write,
+    "A caller allowed to change things (analyst or admin)."
+);
+role_extractor!(AdminCaller, require_admin, "A caller with the admin role.");

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::App;
 use crate::accounts::{self, IngestTokenView, NewUser, UserView};
-use crate::auth::Caller;
+use crate::auth::{AdminCaller, Caller, Writer};
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -44,10 +44,9 @@ pub struct NewTenant {
 #[post("/api/v1/tenants")]
 async fn create_tenant(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     body: web::Json<NewTenant>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     if caller.scope.tenant().is_some() {
         return Err(ApiError::forbidden("only MSP staff may create tenants"));
     }
@@ -58,8 +57,7 @@ async fn create_tenant(
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "users")), security(("bearer" = [])))]
 #[get("/api/v1/users")]
-async fn list_users(app: web::Data<App>, caller: Caller) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
+async fn list_users(app: web::Data<App>, caller: AdminCaller) -> ApiResult<HttpResponse> {
     let items: Vec<UserView> = accounts::list_users(&app.store)?
         .iter()
         .filter(|u| match (&caller.scope, &u.tenant) {
@@ -105,10 +103,9 @@ fn tenant_for_new_user(caller: &Caller, asked: Option<String>) -> ApiResult<Opti
 #[post("/api/v1/users")]
 async fn create_user(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     body: web::Json<NewUserRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     let body = body.into_inner();
     let role = parse_role(&body.role)?;
     let tenant = tenant_for_new_user(&caller, body.tenant)?;
@@ -153,11 +150,10 @@ fn load_user_in_scope(app: &App, caller: &Caller, id: &str) -> ApiResult<account
 #[patch("/api/v1/users/{id}")]
 async fn update_user(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     id: web::Path<String>,
     body: web::Json<UserUpdate>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     let mut user = load_user_in_scope(&app, &caller, &id)?;
     let body = body.into_inner();
     if let Some(r) = &body.role {
@@ -189,10 +185,9 @@ async fn update_user(
 #[delete("/api/v1/users/{id}")]
 async fn delete_user(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     let user = load_user_in_scope(&app, &caller, &id)?;
     if user.id == caller.user_id {
         return Err(ApiError::conflict(
@@ -219,10 +214,9 @@ fn tenant_in_scope(app: &App, caller: &Caller, tenant: &str) -> ApiResult<()> {
 #[get("/api/v1/tenants/{tenant}/ingest-tokens")]
 async fn list_tokens(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     tenant: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     tenant_in_scope(&app, &caller, &tenant)?;
     let items: Vec<IngestTokenView> = accounts::list_ingest_tokens(&app.store, &tenant)?
         .iter()
@@ -243,11 +237,10 @@ pub struct NewIngestToken {
 #[post("/api/v1/tenants/{tenant}/ingest-tokens")]
 async fn create_token(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     tenant: web::Path<String>,
     body: web::Json<NewIngestToken>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     tenant_in_scope(&app, &caller, &tenant)?;
     let source = SourceKind::parse(&body.source).ok_or_else(|| {
         ApiError::unprocessable(
@@ -275,10 +268,9 @@ async fn create_token(
 #[delete("/api/v1/tenants/{tenant}/ingest-tokens/{id}")]
 async fn revoke_token(
     app: web::Data<App>,
-    caller: Caller,
+    caller: AdminCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     let (tenant, id) = path.into_inner();
     tenant_in_scope(&app, &caller, &tenant)?;
     accounts::revoke_ingest_token(&app.store, &tenant, &id)?;

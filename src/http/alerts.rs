@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::App;
-use crate::auth::Caller;
+use crate::auth::{AdminCaller, Caller, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Kind, decode, key};
 
@@ -323,12 +323,10 @@ mod double_option {
 #[patch("/api/v1/alerts/{id}")]
 async fn update(
     app: web::Data<App>,
-    caller: Caller,
+    caller: Writer,
     id: web::Path<String>,
     body: web::Json<AlertPatch>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_write()?;
-    alert_in_scope(&app, &caller.scope, &id)?;
     let body = body.into_inner();
     let status = body
         .status
@@ -347,6 +345,7 @@ async fn update(
             })
         })
         .transpose()?;
+    alert_in_scope(&app, &caller.scope, &id)?;
     let addr = alert_actor(&app, &id).await?;
     let alert = send(
         &addr,
@@ -400,10 +399,9 @@ pub const BULK_MAX: usize = 50_000;
 #[post("/api/v1/alerts/bulk")]
 async fn bulk(
     app: web::Data<App>,
-    caller: Caller,
+    caller: Writer,
     body: web::Json<BulkRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_write()?;
     let body = body.into_inner();
     let action: TriageAction =
         serde_json::from_value(serde_json::Value::String(body.action.clone())).map_err(|_| {
@@ -531,11 +529,10 @@ pub struct NewComment {
 #[post("/api/v1/alerts/{id}/comments")]
 async fn comment(
     app: web::Data<App>,
-    caller: Caller,
+    caller: Writer,
     id: web::Path<String>,
     body: web::Json<NewComment>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_write()?;
     alert_in_scope(&app, &caller.scope, &id)?;
     let addr = alert_actor(&app, &id).await?;
     let alert = send(

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, web};
 use utoipa::OpenApi;
 
 use crate::App;
-use crate::auth::Caller;
+use crate::auth::{AdminCaller, Caller, Writer};
 use crate::error::ApiResult;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,11 +73,37 @@ async fn metrics(app: web::Data<App>) -> HttpResponse {
             obs["active"].as_f64().unwrap_or(0.0),
         );
     }
+    let last = app.store.last_seq();
+    let durable = *app.store.durable_seq().borrow();
+    let indexed = app.store.cursor("search").unwrap_or(0);
     m.set_gauge(
-        "corerecon_mailbox_depth",
-        &[("actor", "alert_directory")],
-        0.0,
+        "corerecon_queue_depth",
+        &[("queue", "search_indexer")],
+        last.saturating_sub(indexed) as f64,
     );
+    m.set_gauge(
+        "corerecon_queue_depth",
+        &[("queue", "unflushed_changes")],
+        last.saturating_sub(durable) as f64,
+    );
+    m.set_gauge(
+        "corerecon_queue_depth",
+        &[("queue", "ingest_in_flight")],
+        m.ingest_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    if let Ok(obs) = app.hub.send(corerecon_actors::observe::Observe).await {
+        m.set_gauge(
+            "corerecon_ws_sessions",
+            &[],
+            obs["sessions"].as_f64().unwrap_or(0.0),
+        );
+        m.set_gauge(
+            "corerecon_ws_evicted",
+            &[],
+            obs["evicted"].as_f64().unwrap_or(0.0),
+        );
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(m.render())
@@ -90,8 +116,7 @@ async fn openapi() -> HttpResponse {
 
 #[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin", responses((status = 200, description = "each actor's observed state")), security(("bearer" = [])))]
 #[get("/api/v1/admin/actors")]
-async fn actors(app: web::Data<App>, caller: Caller) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
+async fn actors(app: web::Data<App>, caller: AdminCaller) -> ApiResult<HttpResponse> {
     use corerecon_actors::alert::ListActive;
     use corerecon_actors::observe::Observe;
     let directory = app.alerts.send(Observe).await.unwrap_or_default();
