@@ -9,7 +9,8 @@
 //! - [`timer`]: the `SlaTimer` actor that sleeps until the next deadline;
 //! - [`custody`]: the evidence chain of custody as a hash chain;
 //! - [`kpi`]: dashboard counters maintained change by change;
-//! - [`merge`]: folding one incident into another.
+//! - [`merge`]: folding one incident into another;
+//! - [`templates`]: response tasks pre-filled per category.
 
 pub mod custody;
 pub mod kpi;
@@ -17,6 +18,7 @@ pub mod lifecycle;
 pub mod merge;
 pub mod model;
 pub mod sla;
+pub mod templates;
 pub mod timer;
 
 pub use custody::{
@@ -25,7 +27,8 @@ pub use custody::{
 };
 pub use kpi::{KpiBook, KpiSummary};
 pub use lifecycle::{
-    TransitionError, allowed_transitions, apply_transition, check_transition, is_allowed,
+    TransitionError, allowed_transitions, apply_sla_event, apply_transition, change_severity,
+    check_transition, is_allowed, pause_sla, resume_sla,
 };
 pub use merge::{
     MergeError, MergeOutcome, Upsert, merge, merge_observables, merge_timelines, upsert_observable,
@@ -39,6 +42,7 @@ pub use sla::{
     SlaEvent, SlaPolicy, SlaPolicySet, SlaState, SlaStatus, SlaView, compute_deadlines, due_events,
     mark_fired, next_wakeup,
 };
+pub use templates::{IncidentTemplate, TemplateTask, builtin_template, builtin_templates};
 #[cfg(any(test, feature = "testsuite"))]
 pub use timer::ManualClock;
 pub use timer::{Clock, SlaFired, SlaTimer, SlaTimerSnapshot, SystemClock, TokioClock, UpdateSla};
