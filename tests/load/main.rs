@@ -46,8 +46,10 @@ EXAMPLES:
 
 OUTPUT:
   One JSON object on stdout (warnings go to stderr). Latencies are in
-  milliseconds: p50/p90/p99/max of the request round trip (HTTP modes) or of the delivery
-  (ws: frame receive time minus the send time embedded in each alert as `load_probe`).
+  milliseconds: p50/p90/p99/max of the round trip of successful (2xx) requests (HTTP
+  modes), or of the delivery (ws: frame receive time minus the send time embedded in each
+  alert as `load_probe`, which the appliance returns under `data.raw`; sender and clients
+  share this box's clock).
   `errors.by_status` counts non-2xx answers by HTTP status; `errors.transport` counts
   timeouts and connection failures. Run the generator on a different core or box than the
   appliance when you can: on the same 2-core box both compete for CPU.";

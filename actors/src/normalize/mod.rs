@@ -43,7 +43,7 @@ impl Default for Limits {
 
 /// Why a body was refused. `code()` is the stable machine code for problem+json; `Display`
 /// is the human detail.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeError {
     #[error("the request body is empty")]
     EmptyBody,
