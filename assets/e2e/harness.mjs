@@ -210,6 +210,9 @@ export async function newPage(browser, { width = 1280, height = 720, theme = 'li
   await context.addInitScript((t) => {
     if (!localStorage.getItem('corerecon.theme')) localStorage.setItem('corerecon.theme', t);
   }, theme);
+  // axe is injected as an init script: the appliance's CSP (script-src 'self') rightly
+  // refuses inline script tags, and init scripts run outside the page's CSP.
+  await context.addInitScript({ path: AXE_PATH });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const errors = [];
@@ -238,7 +241,7 @@ export async function waitForShell(page) {
 
 /** Runs axe-core and returns the serious and critical violations. */
 export async function axeViolations(page) {
-  await page.addScriptTag({ path: AXE_PATH });
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) throw new Error('axe-core was not injected');
   const result = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
     const r = await window.axe.run(document, {
