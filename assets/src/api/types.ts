@@ -318,7 +318,11 @@ export type LiveFrameType =
   | 'incident.created'
   | 'incident.updated'
   | 'sla.warning'
-  | 'sla.breached';
+  | 'sla.breached'
+  /** sent once on connect, with the current sequence number */
+  | 'hello'
+  /** the server could not replay what was missed: reload lists */
+  | 'resync';
 
 export interface LiveFrame {
   type: LiveFrameType | string;

@@ -72,6 +72,11 @@ export function useAlertFeed(filters: AlertFilters, tenant: string | null): Aler
   }, [cursor, fetchPage]);
 
   useLiveFrames((frame: LiveFrame) => {
+    // The server could not replay everything missed while disconnected: start over.
+    if (frame.type === 'resync') {
+      reload();
+      return;
+    }
     if (frame.type !== 'alert.created' && frame.type !== 'alert.updated') return;
     const a = frame.data as Alert;
     if (!a || typeof a.id !== 'string') return;

@@ -36,6 +36,10 @@ export function useIncidents(tenant: string | null, q: string, severity: string[
   }, [load]);
 
   useLiveFrames((f: LiveFrame) => {
+    if (f.type === 'resync') {
+      void load();
+      return;
+    }
     if (f.type !== 'incident.created' && f.type !== 'incident.updated') return;
     const inc = f.data as Incident;
     if (!inc || typeof inc.id !== 'string') return;
