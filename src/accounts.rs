@@ -261,12 +261,12 @@ pub fn add_user(store: &Store, new: NewUser<'_>) -> Result<User, AccountError> {
         ));
     }
     check_password_strength(new.password)?;
-    if let Some(t) = new.tenant {
-        if get_tenant(store, t)?.is_none() {
-            return Err(AccountError::Invalid(format!(
-                "tenant `{t}` does not exist"
-            )));
-        }
+    if let Some(t) = new.tenant
+        && get_tenant(store, t)?.is_none()
+    {
+        return Err(AccountError::Invalid(format!(
+            "tenant `{t}` does not exist"
+        )));
     }
     if find_user(store, username)?.is_some() {
         return Err(AccountError::Conflict(format!("user `{username}` exists")));
@@ -339,12 +339,12 @@ pub fn create_ingest_token(
             "tenant `{tenant}` does not exist"
         )));
     }
-    if let Some(s) = signing_secret {
-        if s.len() < 16 {
-            return Err(AccountError::Invalid(
-                "signing_secret must have at least 16 characters".into(),
-            ));
-        }
+    if let Some(s) = signing_secret
+        && s.len() < 16
+    {
+        return Err(AccountError::Invalid(
+            "signing_secret must have at least 16 characters".into(),
+        ));
     }
     let clear = random_secret("crk_", 32);
     let record = IngestToken {

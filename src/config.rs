@@ -276,19 +276,19 @@ pub fn resolve(cli: &Opt, file: &Opt, env_secret: Secrets) -> Result<Settings, V
     });
 
     if production {
-        if let Some(p) = &env_secret.admin_password {
-            if let Some(why) = weak_secret(p, 12) {
-                problems.push(format!(
-                    "CORERECON_ADMIN_PASSWORD is too weak ({why}); in production use at least 12 characters of a generated secret (e.g. `openssl rand -base64 18`), or leave it unset to have one generated"
-                ));
-            }
+        if let Some(p) = &env_secret.admin_password
+            && let Some(why) = weak_secret(p, 12)
+        {
+            problems.push(format!(
+                "CORERECON_ADMIN_PASSWORD is too weak ({why}); in production use at least 12 characters of a generated secret (e.g. `openssl rand -base64 18`), or leave it unset to have one generated"
+            ));
         }
-        if let Some(k) = &env_secret.secret_key {
-            if let Some(why) = weak_secret(k, 32) {
-                problems.push(format!(
-                    "CORERECON_SECRET_KEY is too weak ({why}); in production use at least 32 bytes (e.g. `openssl rand -hex 32`), or leave it unset to have one generated into the data dir"
-                ));
-            }
+        if let Some(k) = &env_secret.secret_key
+            && let Some(why) = weak_secret(k, 32)
+        {
+            problems.push(format!(
+                "CORERECON_SECRET_KEY is too weak ({why}); in production use at least 32 bytes (e.g. `openssl rand -hex 32`), or leave it unset to have one generated into the data dir"
+            ));
         }
     }
 

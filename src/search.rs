@@ -172,11 +172,12 @@ impl AlertIndex {
                 };
                 let mut seen = std::collections::HashSet::new();
                 for c in changes.iter().rev() {
-                    if c.kind.starts_with("alert.") && seen.insert(c.id.clone()) {
-                        if let Some(a) = store.get::<Alert>(&c.id)? {
-                            self.upsert(&w, &a)?;
-                            indexed += 1;
-                        }
+                    if c.kind.starts_with("alert.")
+                        && seen.insert(c.id.clone())
+                        && let Some(a) = store.get::<Alert>(&c.id)?
+                    {
+                        self.upsert(&w, &a)?;
+                        indexed += 1;
                     }
                 }
                 cursor = last;

@@ -13,6 +13,10 @@ impl Message for Observe {
 /// Runs a handler body, turning a panic into `Err(())` so the caller can stop the actor
 /// and let its supervisor restart it from the store. actix itself would close the
 /// mailbox for good on a panic.
-pub fn catch_handler_panic<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
+pub fn catch_handler_panic<T>(f: impl FnOnce() -> T) -> Result<T, HandlerPanicked> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| HandlerPanicked)
 }
+
+/// A handler body panicked; the actor must be restarted from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandlerPanicked;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::App;
 use crate::accounts::{self, IngestTokenView, NewUser, UserView};
-use crate::auth::{AdminCaller, Caller, Writer};
+use crate::auth::{AdminCaller, Caller};
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

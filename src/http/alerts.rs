@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::App;
-use crate::auth::{AdminCaller, Caller, Writer};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Kind, decode, key};
 

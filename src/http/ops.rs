@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, web};
 use utoipa::OpenApi;
 
 use crate::App;
-use crate::auth::{AdminCaller, Caller, Writer};
+use crate::auth::AdminCaller;
 use crate::error::ApiResult;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -116,7 +116,7 @@ async fn openapi() -> HttpResponse {
 
 #[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin", responses((status = 200, description = "each actor's observed state")), security(("bearer" = [])))]
 #[get("/api/v1/admin/actors")]
-async fn actors(app: web::Data<App>, caller: AdminCaller) -> ApiResult<HttpResponse> {
+async fn actors(app: web::Data<App>, _admin: AdminCaller) -> ApiResult<HttpResponse> {
     use corerecon_actors::alert::ListActive;
     use corerecon_actors::observe::Observe;
     let directory = app.alerts.send(Observe).await.unwrap_or_default();

@@ -280,12 +280,12 @@ fn hec_simple(status: StatusCode, text: &str, code: u32) -> HttpResponse {
 }
 
 /// HEC answers authentication problems its own way (codes 2, 3 and 4).
-fn hec_authenticate(app: &App, req: &HttpRequest) -> Result<Sender, HttpResponse> {
+fn hec_authenticate(app: &App, req: &HttpRequest) -> Result<Sender, Box<HttpResponse>> {
     match authenticate_sender(app, req, SourceKind::Hec) {
         Ok(s) => Ok(s),
         Err((_, reason)) => {
             app.drops.record(app, "unknown", "hec", reason, 1);
-            Err(match reason {
+            Err(Box::new(match reason {
                 "missing_token" => {
                     if req
                         .headers()
@@ -302,7 +302,7 @@ fn hec_authenticate(app: &App, req: &HttpRequest) -> Result<Sender, HttpResponse
                     8,
                 ),
                 _ => hec_simple(StatusCode::FORBIDDEN, "Invalid token", 4),
-            })
+            }))
         }
     }
 }
@@ -353,7 +353,7 @@ async fn hec_commit(app: &App, tenant: &str, events: Vec<normalize::HecEvent>) -
 async fn hec_event(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let sender = match hec_authenticate(&app, &req) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tenant = sender.token.tenant.clone();
     let body = match hec_body(&app, &req, payload, &tenant).await {
@@ -389,7 +389,7 @@ fn valid_channel(c: &str) -> bool {
 async fn hec_raw(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let sender = match hec_authenticate(&app, &req) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tenant = sender.token.tenant.clone();
     let q = req.query_string();

@@ -96,7 +96,7 @@ impl AlertActor {
             f(&mut next)
         });
         match outcome {
-            Err(()) => {
+            Err(crate::observe::HandlerPanicked) => {
                 tracing::error!(alert_id = %self.id, "alert actor panicked; restarting from the store");
                 ctx.stop();
                 Err(AlertError::Crashed)
@@ -126,10 +126,10 @@ impl Actor for AlertActor {
         ctx.run_interval(every, |act, _| {
             let closed = act.state.as_ref().is_some_and(|a| !a.status.is_open());
             let idle = act.last_command.elapsed() >= act.idle_for;
-            if idle || (closed && act.last_command.elapsed() >= act.idle_for / 8) {
-                if let Some(dir) = &act.directory {
-                    dir.do_send(Passivate { id: act.id.clone() });
-                }
+            if (idle || (closed && act.last_command.elapsed() >= act.idle_for / 8))
+                && let Some(dir) = &act.directory
+            {
+                dir.do_send(Passivate { id: act.id.clone() });
             }
         });
     }
