@@ -1037,6 +1037,34 @@ mod tests {
     }
 
     #[test]
+    fn a_dst_gap_at_midnight_leaves_no_hole_between_days() {
+        // Cuba moves its clocks from 00:00 to 01:00 (second Sunday of March): local midnight
+        // of 8 March 2026 does not exist, yet one day's window must end where the next begins.
+        let c = hours(json!({
+            "kind": "business_hours", "timezone": "America/Havana",
+            "working_days": ["mon","tue","wed","thu","fri","sat","sun"],
+            "start": "00:00", "end": "24:00"
+        }));
+        let havana: Tz = "America/Havana".parse().unwrap();
+        let midnight = NaiveDate::from_ymd_opt(2026, 3, 8)
+            .unwrap()
+            .and_time(NaiveTime::MIN);
+        assert_eq!(havana.from_local_datetime(&midnight), LocalResult::None);
+        let s = t("2026-03-07T17:00:00Z");
+        for h in [6, 7, 8, 24, 48] {
+            assert_eq!(
+                c.add_business_time(s, TimeDelta::hours(h)),
+                s + TimeDelta::hours(h),
+                "{h} h"
+            );
+        }
+        assert_eq!(
+            c.business_time_between(s, s + TimeDelta::hours(48)),
+            TimeDelta::hours(48)
+        );
+    }
+
+    #[test]
     fn holidays_do_not_count() {
         let c = berlin_office();
         // Thursday 24 December 2026 16:30 CET + 1 h: Christmas Day (Friday) is a holiday,
