@@ -503,5 +503,21 @@ server.on('upgrade', (req, socket) => {
   socket.on('error', () => db.sockets.delete(entry));
 });
 
+// --seed N: N synthetic alerts in tenant "default" (for trying the list at scale).
+const seedAt = process.argv.indexOf('--seed');
+if (seedAt > 0) {
+  const n = Number(process.argv[seedAt + 1]);
+  const t0 = Date.now();
+  for (let i = 0; i < n; i += 1) {
+    const at = new Date(t0 - i * 1000).toISOString();
+    db.alerts.push({
+      id: `seed${String(i).padStart(7, '0')}`, tenant: 'default', source: ['elastic', 'sentinel', 'splunk', 'syslog'][i % 4],
+      title: `Synthetic alert ${i}: suspicious process on host-${i % 977}`, severity: SEV[i % 5], status: 'new', assignee: null,
+      host: `host-${i % 977}`, rule: `rule-${i % 41}`, count: 1 + (i % 3), first_seen: at, last_seen: at, created_at: at, updated_at: at,
+      tactics: [], techniques: [], observables: [], raw: {}, comments: [], history: [], storm: false, group: null, incident: null,
+    });
+  }
+}
+
 server.listen(Number(PORT), HOST, () => console.log(`mock corerecon on http://${HOST}:${PORT}`));
 process.on('SIGTERM', () => process.exit(0));

@@ -129,7 +129,9 @@ class Session {
       })
         .then(async (res) => {
           if (!res.ok) {
-            this.clear();
+            // Spent, revoked or unknown: the session is over. A 5xx (a restarting
+            // appliance) keeps it, and the next call tries again.
+            if (res.status >= 400 && res.status < 500) this.clear();
             return false;
           }
           this.set((await res.json()) as TokenPair);

@@ -97,6 +97,9 @@ export class LiveFeed {
   private retry(): void {
     if (this.stopped) return;
     this.attempt += 1;
+    // A refused upgrade looks like any other failure from here; after a few, assume the
+    // access token lapsed (a sleeping laptop) and renew it before the next try.
+    if (this.attempt % 3 === 0) void session.refresh();
     this.setState('reconnecting');
     // 0.5 s, 1 s, 2 s … capped at 15 s, with jitter so a restarted server is not stampeded.
     const base = Math.min(15_000, 500 * 2 ** Math.min(this.attempt - 1, 5));
