@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod incident;
+pub mod incident_actor;
 pub mod model;
 pub mod normalize;
 pub mod observe;
