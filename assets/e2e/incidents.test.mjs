@@ -9,6 +9,7 @@ import {
   auditPage,
   launchBrowser,
   newPage,
+  skipUnlessRoutes,
   signIn,
   startServer,
   uniq,
@@ -44,7 +45,13 @@ async function signedIn() {
 const transitionButtons = (page) =>
   page.getByRole('group', { name: 'Move incident to' }).locator('[data-transition]').evaluateAll((els) => els.map((e) => e.getAttribute('data-transition')));
 
-test('board and list views show incidents; detail page is reachable by deep link', async () => {
+const INCIDENT_ROUTES = [
+  ['GET', '/api/v1/incidents'],
+  ['GET', '/api/v1/incidents/probe-none'],
+];
+
+test('board and list views show incidents; detail page is reachable by deep link', async (t) => {
+  if (await skipUnlessRoutes(t, admin, INCIDENT_ROUTES)) return;
   const title = uniq('Board incident');
   const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant, description: 'Seen on the board' });
   const { page, errors, context } = await signedIn();
@@ -65,7 +72,8 @@ test('board and list views show incidents; detail page is reachable by deep link
   }
 });
 
-test('transitions offer only the allowed moves and walk the lifecycle to closed', async () => {
+test('transitions offer only the allowed moves and walk the lifecycle to closed', async (t) => {
+  if (await skipUnlessRoutes(t, admin, [...INCIDENT_ROUTES, ['POST', '/api/v1/incidents/probe-none/transition'], ['GET', '/api/v1/incidents/probe-none/timeline']])) return;
   const title = uniq('Lifecycle incident');
   const inc = await admin.post('/api/v1/incidents', { title, severity: 'medium', tenant });
   const { page, errors, context } = await signedIn();
@@ -98,7 +106,9 @@ test('transitions offer only the allowed moves and walk the lifecycle to closed'
   }
 });
 
-test('evidence upload shows the SHA-256; observables carry TLP chips; tasks', async () => {
+test('evidence upload shows the SHA-256; observables carry TLP chips; tasks', async (t) => {
+  const sub = ['evidence', 'observables', 'tasks'].map((x) => ['GET', `/api/v1/incidents/probe-none/${x}`]);
+  if (await skipUnlessRoutes(t, admin, [...INCIDENT_ROUTES, ...sub])) return;
   const title = uniq('Evidence incident');
   const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant });
   const bytes = Buffer.from(`suspicious payload ${title}\n`.repeat(50));
@@ -131,9 +141,10 @@ test('evidence upload shows the SHA-256; observables carry TLP chips; tasks', as
   }
 });
 
-test('SLA countdown turns amber then red with a policy of seconds', async () => {
+test('SLA countdown turns amber then red with a policy of seconds', async (t) => {
   const slaTenant = uniq('sla');
   await admin.tenant(slaTenant);
+  if (await skipUnlessRoutes(t, admin, [...INCIDENT_ROUTES, ['GET', `/api/v1/tenants/${slaTenant}/sla-policy`]])) return;
   const policy = await admin.get(`/api/v1/tenants/${slaTenant}/sla-policy`);
   policy.high = { acknowledge_s: 4, resolve_s: 8, warn_ratio: 0.5 };
   await admin.put(`/api/v1/tenants/${slaTenant}/sla-policy`, policy);
