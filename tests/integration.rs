@@ -8,5 +8,6 @@ mod auth;
 mod incidents;
 mod ingest;
 mod ops;
+mod packaging;
 mod realtime;
 mod store;
