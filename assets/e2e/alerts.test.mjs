@@ -161,7 +161,7 @@ test('alert drawer shows details and raw JSON; escalate opens the new incident',
     await page.goto(`${server.base}/alerts/${id}`);
     await drawer.getByRole('heading', { name: title }).waitFor();
 
-    if ((await routeMissing(admin, 'POST', `/api/v1/alerts/${id}/escalate`)) || (await routeMissing(admin, 'GET', '/api/v1/incidents/probe-none'))) {
+    if ((await routeMissing(admin, 'POST', '/api/v1/alerts/probe-none/escalate')) || (await routeMissing(admin, 'GET', '/api/v1/incidents/probe-none'))) {
       t.diagnostic('server lacks escalation or incidents: escalate not exercised');
       assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
       return;

@@ -22,6 +22,7 @@ import type {
   Problem,
   Role,
   SlaPolicy,
+  SlaStatus,
   Tenant,
   TimelineEntry,
   TokenPair,
@@ -30,6 +31,43 @@ import type {
 } from './types';
 
 const BASE = '/api/v1';
+
+type Loose = Record<string, unknown>;
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
+
+/**
+ * The SLA block as the dashboard reads it. The appliance names the warning instants
+ * `acknowledge_warn_at`/`resolve_warn_at` and the summary word `status`; the contract
+ * text says `warn_acknowledge_at`/`warn_resolve_at` and `state`. Both are accepted here.
+ */
+export function normalizeSla(raw: unknown): SlaStatus | null {
+  if (!raw || typeof raw !== 'object') return null;
+  const r = raw as Loose;
+  const state = (str(r.state) ?? str(r.status) ?? 'ok') as SlaStatus['state'];
+  const metOrNull = (v: unknown) => (typeof v === 'boolean' ? v : null);
+  return {
+    acknowledge_due: str(r.acknowledge_due),
+    resolve_due: str(r.resolve_due),
+    warn_acknowledge_at: str(r.warn_acknowledge_at) ?? str(r.acknowledge_warn_at),
+    warn_resolve_at: str(r.warn_resolve_at) ?? str(r.resolve_warn_at),
+    state,
+    paused: bool(r.paused) ?? state === 'paused',
+    pause_reason: str(r.pause_reason),
+    acknowledged_met: metOrNull(r.acknowledged_met),
+    resolved_met: metOrNull(r.resolved_met),
+    warned_ack: bool(r.warned_ack),
+    warned_resolve: bool(r.warned_resolve),
+    breached_ack: bool(r.breached_ack),
+    breached_resolve: bool(r.breached_resolve),
+  };
+}
+
+export function normalizeIncident(raw: Incident): Incident {
+  return { ...raw, sla: normalizeSla(raw.sla) };
+}
+
+const incidentPage = (p: Page<Incident>): Page<Incident> => ({ ...p, items: p.items.map(normalizeIncident) });
 const STORAGE_KEY = 'corerecon.session';
 
 /** An HTTP error carrying the server's problem+json body. */
@@ -260,7 +298,7 @@ export const api = {
   commentAlert: (id: string, text: string) => request<unknown>('POST', `/alerts/${enc(id)}/comments`, { json: { text } }),
   alertGroup: (id: string) => request<Page<Alert>>('GET', `/alerts/${enc(id)}/group`),
   escalateAlert: (id: string, incident_id?: string) =>
-    request<Incident>('POST', `/alerts/${enc(id)}/escalate`, { json: incident_id ? { incident_id } : {} }),
+    request<Incident>('POST', `/alerts/${enc(id)}/escalate`, { json: incident_id ? { incident_id } : {} }).then(normalizeIncident),
 
   // --- incidents ----------------------------------------------------------------------
   listIncidents: (q: IncidentQuery) =>
@@ -274,12 +312,13 @@ export const api = {
         limit: q.limit,
         cursor: q.cursor,
       },
-    }),
-  createIncident: (body: NewIncident) => request<Incident>('POST', '/incidents', { json: body }),
-  getIncident: (id: string) => request<Incident>('GET', `/incidents/${enc(id)}`),
-  patchIncident: (id: string, patch: IncidentPatch) => request<Incident>('PATCH', `/incidents/${enc(id)}`, { json: patch }),
+    }).then(incidentPage),
+  createIncident: (body: NewIncident) => request<Incident>('POST', '/incidents', { json: body }).then(normalizeIncident),
+  getIncident: (id: string) => request<Incident>('GET', `/incidents/${enc(id)}`).then(normalizeIncident),
+  patchIncident: (id: string, patch: IncidentPatch) =>
+    request<Incident>('PATCH', `/incidents/${enc(id)}`, { json: patch }).then(normalizeIncident),
   transitionIncident: (id: string, body: TransitionRequest) =>
-    request<Incident>('POST', `/incidents/${enc(id)}/transition`, { json: body }),
+    request<Incident>('POST', `/incidents/${enc(id)}/transition`, { json: body }).then(normalizeIncident),
   incidentTimeline: (id: string) => request<Page<TimelineEntry>>('GET', `/incidents/${enc(id)}/timeline`),
   incidentObservables: (id: string) => request<Page<IncidentObservable>>('GET', `/incidents/${enc(id)}/observables`),
   addObservable: (id: string, body: Omit<IncidentObservable, 'id' | 'sightings'>) =>

@@ -137,14 +137,24 @@ export interface BulkResult {
   results: { id: string; ok: boolean; error?: string | Problem | null }[];
 }
 
+export const OBSERVABLE_KINDS = ['ip', 'domain', 'url', 'md5', 'sha1', 'sha256', 'email', 'filename', 'user', 'host'] as const;
+
+/** An incident's SLA clocks, as normalised by the client (see `normalizeSla`). */
 export interface SlaStatus {
   acknowledge_due?: string | null;
   resolve_due?: string | null;
   warn_acknowledge_at?: string | null;
   warn_resolve_at?: string | null;
-  state: 'ok' | 'warning' | 'breached' | 'met';
+  state: 'ok' | 'warning' | 'breached' | 'met' | 'paused';
   paused?: boolean;
   pause_reason?: string | null;
+  /** per clock, when the server says: null while running, then whether it was met */
+  acknowledged_met?: boolean | null;
+  resolved_met?: boolean | null;
+  warned_ack?: boolean;
+  warned_resolve?: boolean;
+  breached_ack?: boolean;
+  breached_resolve?: boolean;
 }
 
 export interface Incident {
@@ -327,5 +337,7 @@ export type LiveFrameType =
 export interface LiveFrame {
   type: LiveFrameType | string;
   seq?: number;
+  at?: string;
+  tenant?: string;
   data: unknown;
 }

@@ -15,12 +15,22 @@ function useNow(intervalMs = 1000): number {
 
 export type SlaTone = 'ok' | 'warning' | 'breached' | 'met' | 'paused';
 
-/** The tone of one SLA clock at `now`: the server's state wins when it is worse. */
-export function slaTone(sla: SlaStatus, due: number | null, warnAt: number | null, now: number): SlaTone {
+/**
+ * The tone of one SLA clock at `now`. Per-clock facts from the server (met, breached,
+ * warned) win; without them the overall state does; the browser's clock moves the
+ * colour on time between server updates.
+ */
+export function slaTone(sla: SlaStatus, clock: 'acknowledge' | 'resolve', due: number | null, warnAt: number | null, now: number): SlaTone {
+  const met = clock === 'acknowledge' ? sla.acknowledged_met : sla.resolved_met;
+  const breached = clock === 'acknowledge' ? sla.breached_ack : sla.breached_resolve;
+  const warned = clock === 'acknowledge' ? sla.warned_ack : sla.warned_resolve;
+  if (met === true && !breached) return 'met';
+  if (breached || met === false) return 'breached';
   if (sla.paused) return 'paused';
-  if (sla.state === 'met') return 'met';
-  if (sla.state === 'breached' || (due !== null && now >= due)) return 'breached';
-  if (sla.state === 'warning' || (warnAt !== null && now >= warnAt)) return 'warning';
+  const perClock = breached !== undefined;
+  if (!perClock && sla.state === 'met') return 'met';
+  if ((!perClock && sla.state === 'breached') || (due !== null && now >= due)) return 'breached';
+  if (warned || (!perClock && sla.state === 'warning') || (warnAt !== null && now >= warnAt)) return 'warning';
   return 'ok';
 }
 
@@ -39,7 +49,7 @@ export function SlaCountdown({ sla, clock }: Props) {
   const due = parseTime(clock === 'acknowledge' ? sla.acknowledge_due : sla.resolve_due);
   const warnAt = parseTime(clock === 'acknowledge' ? sla.warn_acknowledge_at : sla.warn_resolve_at);
   if (due === null) return null;
-  const tone = slaTone(sla, due, warnAt, now);
+  const tone = slaTone(sla, clock, due, warnAt, now);
   const name = clock === 'acknowledge' ? 'Ack' : 'Resolve';
   const left = (due - now) / 1000;
   let text: string;

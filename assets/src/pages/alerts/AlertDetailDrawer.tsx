@@ -42,6 +42,42 @@ function Field({ name, children }: { name: string; children: ReactNode }) {
   );
 }
 
+// Fields every alert has and the Details tab lays out; anything else the server adds
+// (enrichments such as GeoIP or threat-intel matches) is listed after them as it comes.
+const KNOWN = new Set([
+  'id', 'tenant', 'source', 'source_ref', 'source_link', 'title', 'description', 'severity', 'status', 'assignee',
+  'rule', 'category', 'host', 'user', 'src_ip', 'dst_ip', 'src_port', 'dst_port', 'tactics', 'techniques',
+  'observables', 'first_seen', 'last_seen', 'count', 'fingerprint', 'group', 'incident', 'storm', 'raw',
+  'comments', 'history', 'created_at', 'updated_at',
+]);
+
+function Enrichments({ a }: { a: Alert }) {
+  const extra = Object.entries(a as unknown as Record<string, unknown>).filter(
+    ([k, v]) => !KNOWN.has(k) && v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0),
+  );
+  if (!extra.length) return null;
+  return (
+    <>
+      <Typography variant="subtitle2" component="h3" sx={{ mt: 2, mb: 0.5 }}>
+        Enrichments
+      </Typography>
+      <Box component="dl" sx={{ m: 0 }}>
+        {extra.map(([k, v]) => (
+          <Field key={k} name={k}>
+            {typeof v === 'object' ? (
+              <Box component="pre" sx={{ m: 0, fontSize: 12, whiteSpace: 'pre-wrap' }}>
+                {JSON.stringify(v, null, 2)}
+              </Box>
+            ) : (
+              String(v)
+            )}
+          </Field>
+        ))}
+      </Box>
+    </>
+  );
+}
+
 const endpoint = (ip?: string | null, port?: number | null) => (ip ? (port ? `${ip}:${port}` : ip) : null);
 
 function AlertFields({ a }: { a: Alert }) {
@@ -334,7 +370,12 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
           tabIndex={0}
         >
           {!alert && !error && <PageLoading label="Loading alert" />}
-          {alert && tab === 0 && <AlertFields a={alert} />}
+          {alert && tab === 0 && (
+            <>
+              <AlertFields a={alert} />
+              <Enrichments a={alert} />
+            </>
+          )}
           {alert && tab === 1 && (
             <Box
               component="pre"

@@ -81,9 +81,9 @@ export default function IncidentDetailPage() {
   }, [loadIncident, loadTimeline, loadObservables, loadTasks, loadEvidence]);
 
   useLiveFrames((f: LiveFrame) => {
-    const d = f.data as { id?: string; incident?: string; incident_id?: string };
-    const id = f.type.startsWith('incident.') ? d?.id : (d?.incident_id ?? d?.incident ?? d?.id);
-    if (id === incidentId && (f.type.startsWith('incident.') || f.type.startsWith('sla.'))) {
+    if (!f.type.startsWith('incident.') && !f.type.startsWith('sla.')) return;
+    const d = (f.data ?? {}) as { id?: string; incident?: string; incident_id?: string };
+    if ([d.incident_id, d.incident, d.id].includes(incidentId)) {
       void loadIncident();
       void loadTimeline();
     }
@@ -126,7 +126,7 @@ export default function IncidentDetailPage() {
       </Stack>
       <ErrorNotice error={error} />
       <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" data-testid="sla-clocks">
-        {!done && incident.status === 'new' && <SlaCountdown sla={incident.sla} clock="acknowledge" />}
+        {!done && (incident.status === 'new' || incident.sla?.acknowledged_met != null) && <SlaCountdown sla={incident.sla} clock="acknowledge" />}
         {!done && <SlaCountdown sla={incident.sla} clock="resolve" />}
         {incident.sla?.state === 'met' && <Chip size="small" color="success" label="SLA met" />}
       </Stack>

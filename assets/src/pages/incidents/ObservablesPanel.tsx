@@ -1,11 +1,10 @@
 import { useState } from 'react';
 import { Box, Button, Checkbox, FormControlLabel, MenuItem, Stack, Table, TableBody, TableCell, TableHead, TableRow, TextField, Typography } from '@mui/material';
-import { TLPS, type IncidentObservable, type Tlp } from '../../api/types';
+import { OBSERVABLE_KINDS, TLPS, type IncidentObservable, type Tlp } from '../../api/types';
 import { TlpChip } from '../../components/TlpChip';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { Link as RouterLink } from 'react-router-dom';
 
-const TYPES = ['ip', 'domain', 'url', 'hash', 'email', 'user', 'host', 'file'];
 
 interface Props {
   observables: IncidentObservable[];
@@ -73,7 +72,7 @@ export function ObservablesPanel({ observables, incidentId, writable, onAdd }: P
           <ErrorNotice error={error} />
           <Stack direction="row" gap={1} flexWrap="wrap" alignItems="center">
             <TextField select size="small" label="Type" value={type} onChange={(e) => setType(e.target.value)} sx={{ width: 110 }}>
-              {TYPES.map((t) => (
+              {OBSERVABLE_KINDS.map((t) => (
                 <MenuItem key={t} value={t}>
                   {t}
                 </MenuItem>

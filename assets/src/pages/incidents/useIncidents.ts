@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { api } from '../../api/client';
+import { api, normalizeIncident } from '../../api/client';
 import type { Incident, LiveFrame } from '../../api/types';
 import { useLiveFrames } from '../../state/live';
 
@@ -40,17 +40,26 @@ export function useIncidents(tenant: string | null, q: string, severity: string[
       void load();
       return;
     }
-    if (f.type !== 'incident.created' && f.type !== 'incident.updated') return;
-    const inc = f.data as Incident;
-    if (!inc || typeof inc.id !== 'string') return;
-    if (tenant && inc.tenant !== tenant) return;
-    setItems((prev) => {
-      const i = prev.findIndex((x) => x.id === inc.id);
-      if (i < 0) return [inc, ...prev];
-      const next = prev.slice();
-      next[i] = { ...prev[i], ...inc };
-      return next;
-    });
+    if (!f.type.startsWith('incident.')) return;
+    if (tenant && f.tenant && f.tenant !== tenant) return;
+    const d = (f.data ?? {}) as Partial<Incident> & { incident_id?: string };
+    const upsert = (inc: Incident) => {
+      if (tenant && inc.tenant !== tenant) return;
+      setItems((prev) => {
+        const i = prev.findIndex((x) => x.id === inc.id);
+        if (i < 0) return [inc, ...prev];
+        const next = prev.slice();
+        next[i] = { ...prev[i], ...inc };
+        return next;
+      });
+    };
+    // A frame carrying the whole incident is applied as is; a smaller one names the
+    // incident, which is then read back.
+    if (typeof d.id === 'string' && typeof d.title === 'string' && typeof d.status === 'string') upsert(normalizeIncident(d as Incident));
+    else {
+      const id = typeof d.incident_id === 'string' ? d.incident_id : typeof d.id === 'string' ? d.id : null;
+      if (id) api.getIncident(id).then(upsert, () => undefined);
+    }
   });
 
   return { items, loading, error, reload: load };
