@@ -66,6 +66,28 @@ pub enum Command {
     Reindex,
     /// Validate settings and the data dir; exits non-zero with every problem found.
     Check,
+    /// Export or verify signed evidence bundles (files, hashes and chain of custody).
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Write an incident's evidence files, their SHA-256 hashes and the custody chain as
+    /// one bundle signed with the appliance's ed25519 key.
+    Export {
+        /// The incident id.
+        incident: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a bundle offline: signature, every file's hash, the custody chain.
+    Verify {
+        file: PathBuf,
+        /// Hex ed25519 public key the bundle must be signed with (printed by `export`).
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +157,21 @@ pub fn main() -> ExitCode {
             .map(|r| println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()))
             .map_err(|e| anyhow::anyhow!("restore: {e}")),
         Command::Reindex => run_admin(&settings, control::Request::Reindex),
+        Command::Evidence(EvidenceCommand::Export { incident, out }) => run_admin(
+            &settings,
+            control::Request::EvidenceExport {
+                incident,
+                out: absolute(&out),
+            },
+        ),
+        Command::Evidence(EvidenceCommand::Verify { file, key }) => {
+            crate::evidence::verify(&file, key.as_deref()).map(|r| {
+                println!(
+                    "bundle verified: {}",
+                    serde_json::to_string_pretty(&r).unwrap_or_default()
+                );
+            })
+        }
         Command::User(UserCommand::Add {
             username,
             role,

@@ -36,6 +36,10 @@ pub enum Request {
         out: PathBuf,
     },
     Reindex,
+    EvidenceExport {
+        incident: String,
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -111,6 +115,10 @@ pub fn execute(store: &Store, req: Request) -> Reply {
         Request::Backup { out } => {
             let r = backup::backup(store, &out)?;
             Ok(serde_json::to_string_pretty(&r)?)
+        }
+        Request::EvidenceExport { incident, out } => {
+            let key = crate::keys::load_evidence_key(store.data_dir())?;
+            crate::evidence::export(store, &key, &incident, &out)
         }
         Request::Reindex => {
             store.tree(Kind::Cursors).remove("search")?;

@@ -70,3 +70,12 @@ pub fn load_or_create(data_dir: &Path, env_secret: Option<&str>) -> anyhow::Resu
         evidence,
     })
 }
+
+/// The evidence signing key of a data dir (for `evidence export` outside `serve`).
+pub fn load_evidence_key(data_dir: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let p = data_dir.join("evidence-signing.pem");
+    let pem =
+        std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}

@@ -8,11 +8,14 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod evidence;
 pub mod http;
+pub mod incidents;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod search;
+pub mod stats;
 pub mod store;
 pub mod ws;
 
@@ -35,6 +38,11 @@ pub struct App {
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub alerts: Addr<AlertDirectory>,
+    pub incidents: Addr<corerecon_actors::incident_actor::IncidentDirectory>,
+    pub kpis: Arc<incidents::Kpis>,
+    pub alert_stats: Arc<stats::AlertStats>,
+    /// Serialises custody-chain appends, so no two entries share a predecessor.
+    pub custody_lock: tokio::sync::Mutex<()>,
     pub pipeline: ingest::pipeline::Pipeline,
     pub drops: ingest::Drops,
     pub search: Arc<search::AlertIndex>,
@@ -83,17 +91,25 @@ pub mod repo {
         }
     }
 
-    pub struct SledAlertRepo(pub Store);
+    pub struct SledAlertRepo(pub Store, pub std::sync::Arc<crate::stats::AlertStats>);
 
     impl AlertRepo for SledAlertRepo {
         fn load(&self, id: &str) -> Result<Option<Alert>, PortError> {
             Ok(self.0.get::<Alert>(id)?)
         }
-        fn save(&self, alert: &Alert, change: &str) -> Result<(), PortError> {
+        fn save(
+            &self,
+            before: Option<&Alert>,
+            alert: &Alert,
+            change: &str,
+        ) -> Result<(), PortError> {
             let mut b = Batch::new();
             put_alert(&mut b, alert);
             b.change(&alert.tenant, change, &alert.id, None);
             self.0.commit(b)?;
+            if let Some(before) = before {
+                self.1.on_changed(before, alert);
+            }
             Ok(())
         }
         fn durable(&self) -> DurableFuture {

@@ -153,7 +153,7 @@ pub fn frame_for(app: &App, change: &Change) -> Option<String> {
                 .ok()??,
         )
         .ok()?,
-        k if k.starts_with("incident.") => change.data.clone()?,
+        k if k.starts_with("incident.") => crate::http::incidents::incident_json(app, &change.id)?,
         "sla.warning" | "sla.breached" => change.data.clone()?,
         _ => return None,
     };

@@ -21,7 +21,7 @@ pub trait AlertRepo: Send + Sync + 'static {
     fn load(&self, id: &str) -> Result<Option<Alert>, PortError>;
     /// Saves the alert and appends `change` (`alert.updated`, ...) to the change log in
     /// the same commit. Visible at once; durable once [`AlertRepo::durable`] resolves.
-    fn save(&self, alert: &Alert, change: &str) -> Result<(), PortError>;
+    fn save(&self, before: Option<&Alert>, alert: &Alert, change: &str) -> Result<(), PortError>;
     fn durable(&self) -> DurableFuture;
 }
 
@@ -49,7 +49,12 @@ pub mod memory {
         fn load(&self, id: &str) -> Result<Option<Alert>, PortError> {
             Ok(self.alerts.lock().unwrap().get(id).cloned())
         }
-        fn save(&self, alert: &Alert, change: &str) -> Result<(), PortError> {
+        fn save(
+            &self,
+            _before: Option<&Alert>,
+            alert: &Alert,
+            change: &str,
+        ) -> Result<(), PortError> {
             self.alerts
                 .lock()
                 .unwrap()

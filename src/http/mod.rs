@@ -4,6 +4,8 @@ pub mod admin;
 pub mod alerts;
 pub mod assets;
 pub mod auth_routes;
+pub mod evidence;
+pub mod incidents;
 pub mod ops;
 
 use std::sync::Arc;
@@ -88,7 +90,27 @@ async fn run(
     started_at: Instant,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let repo = Arc::new(crate::repo::SledAlertRepo(store.clone()));
+    let alert_stats = Arc::new(load_alert_stats(&store));
+    let kpis = Arc::new(crate::incidents::Kpis {
+        incidents: std::sync::Mutex::new(crate::incidents::load_kpis(&store)),
+    });
+    let repo = Arc::new(crate::repo::SledAlertRepo(
+        store.clone(),
+        alert_stats.clone(),
+    ));
+    let incident_repo = Arc::new(crate::incidents::SledIncidentRepo {
+        store: store.clone(),
+        kpis: kpis.clone(),
+    });
+    let incidents = corerecon_actors::incident_actor::IncidentDirectory::new(
+        incident_repo,
+        Arc::new(corerecon_actors::incident::SystemClock),
+        corerecon_actors::incident_actor::INCIDENT_IDLE,
+    )
+    .start();
+    incidents.do_send(corerecon_actors::incident_actor::ArmTimers {
+        incidents: running_clocks(&store),
+    });
     let alerts = AlertDirectory::new(repo, corerecon_actors::alert::DEFAULT_IDLE).start();
     let search = Arc::new(
         crate::search::AlertIndex::open(&settings.data_dir)
@@ -100,6 +122,7 @@ async fn run(
         store.clone(),
         alerts.clone(),
         metrics.clone(),
+        alert_stats.clone(),
         crate::ingest::pipeline::PipelineSettings {
             capacity: settings.pipeline_capacity,
             dedup_window_s: settings.dedup_window_s,
@@ -108,6 +131,10 @@ async fn run(
         },
     );
     let app = web::Data::new(App {
+        incidents,
+        kpis,
+        alert_stats,
+        custody_lock: Default::default(),
         pipeline,
         drops: crate::ingest::Drops::load(&store),
         search: search.clone(),
@@ -187,6 +214,7 @@ fn spawn_housekeeping(app: web::Data<App>) {
             tick.tick().await;
             let store = app.store.clone();
             let _ = web::block(move || crate::auth::purge_denylist(&store)).await;
+            app.alert_stats.prune();
         }
     });
 }
@@ -220,6 +248,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .configure(auth_routes::routes)
     .configure(admin::routes)
     .configure(alerts::routes)
+    .configure(incidents::routes)
+    .configure(evidence::routes)
     .configure(crate::ingest::routes)
     .route("/api/v1/ws", web::get().to(crate::ws::connect))
     .service(web::scope("/api").default_service(web::to(api_not_found)))
@@ -244,6 +274,11 @@ async fn api_not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRes
         admin::list_tokens, admin::create_token, admin::revoke_token,
         alerts::list, alerts::detail, alerts::update, alerts::bulk, alerts::comment, alerts::group,
         crate::ingest::drops,
+        incidents::list, incidents::create, incidents::templates, incidents::show, incidents::update, incidents::transition,
+        incidents::pause, incidents::resume, incidents::merge_into, incidents::timeline, incidents::list_observables,
+        incidents::add_observable, incidents::list_tasks, incidents::add_task, incidents::update_task, incidents::escalate,
+        incidents::get_sla_policy, incidents::put_sla_policy, incidents::update_tenant, incidents::summary,
+        evidence::list, evidence::upload, evidence::download, evidence::chain,
     ),
     modifiers(&BearerAuth)
 )]
@@ -265,4 +300,32 @@ impl utoipa::Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Incidents whose SLA clocks still run: their timers are armed at start-up, so a restart
+/// resumes the same absolute deadlines.
+fn running_clocks(store: &Store) -> Vec<(String, String, corerecon_actors::incident::SlaState)> {
+    store
+        .tree(crate::store::Kind::Incidents)
+        .iter()
+        .filter_map(|kv| kv.ok())
+        .filter_map(|(_, v)| crate::store::decode::<corerecon_actors::incident::Incident>(&v).ok())
+        .filter(|i| i.merged_into.is_none() && (i.sla.ack_running() || i.sla.resolve_running()))
+        .map(|i| (i.id, i.tenant, i.sla))
+        .collect()
+}
+
+/// Counts the store's alerts once at start-up; saves keep the counters current after.
+fn load_alert_stats(store: &Store) -> crate::stats::AlertStats {
+    let stats = crate::stats::AlertStats::default();
+    for (_, v) in store
+        .tree(crate::store::Kind::Alerts)
+        .iter()
+        .filter_map(|kv| kv.ok())
+    {
+        if let Ok(a) = crate::store::decode::<corerecon_actors::model::Alert>(&v) {
+            stats.on_created(&a);
+        }
+    }
+    stats
 }

@@ -61,6 +61,7 @@ pub struct Pipeline {
     store: Store,
     alerts: Addr<AlertDirectory>,
     metrics: std::sync::Arc<Metrics>,
+    stats: std::sync::Arc<crate::stats::AlertStats>,
     settings: PipelineSettings,
     state: Mutex<State>,
 }
@@ -110,12 +111,14 @@ impl Pipeline {
         store: Store,
         alerts: Addr<AlertDirectory>,
         metrics: std::sync::Arc<Metrics>,
+        stats: std::sync::Arc<crate::stats::AlertStats>,
         settings: PipelineSettings,
     ) -> Self {
         Pipeline {
             store,
             alerts,
             metrics,
+            stats,
             settings,
             state: Mutex::new(State::default()),
         }
@@ -332,6 +335,7 @@ impl Pipeline {
                             true,
                         );
                         put_alert(&mut batch, &storm);
+                        self.stats.on_created(&storm);
                         batch.change(tenant, "alert.created", &id, None);
                         out.created += 1;
                         tracing::warn!(tenant, rule = %rule_key, alert_id = %id, "alert storm: folding further alerts");
@@ -351,6 +355,7 @@ impl Pipeline {
             let group = correlate(state, tenant, &d, &id, now, corr_until);
             let alert = self.new_alert(&id, tenant, source, d, seen, group, false);
             put_alert(&mut batch, &alert);
+            self.stats.on_created(&alert);
             batch.put(
                 &fp_key,
                 &AlertKey {

@@ -105,7 +105,7 @@ impl AlertActor {
             Ok(Ok(false)) => Ok(next),
             Ok(Ok(true)) => {
                 self.repo
-                    .save(&next, change)
+                    .save(Some(alert), &next, change)
                     .map_err(|e| AlertError::Storage(e.to_string()))?;
                 *alert = next.clone();
                 Ok(next)

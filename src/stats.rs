@@ -1,0 +1,148 @@
+//! Alert counters for the dashboard, kept current by the pipeline and the alert actors'
+//! saves, so the overview never scans the store: open alerts per tenant and severity,
+//! hourly arrivals per severity (7 days), and top sources, hosts and rules.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use corerecon_actors::model::{Alert, Scope, Severity};
+use serde_json::{Value, json};
+
+const HOUR: i64 = 3600;
+const KEEP_HOURS: i64 = 24 * 7;
+
+#[derive(Default)]
+struct Inner {
+    open: HashMap<(String, Severity), u64>,
+    hourly: BTreeMap<(i64, String), [u64; 5]>,
+    sources: HashMap<(String, String), u64>,
+    hosts: HashMap<(String, String), u64>,
+    rules: HashMap<(String, String), u64>,
+}
+
+#[derive(Default)]
+pub struct AlertStats {
+    inner: Mutex<Inner>,
+}
+
+fn sev_index(s: Severity) -> usize {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(2)
+}
+
+impl AlertStats {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn on_created(&self, a: &Alert) {
+        let mut g = self.lock();
+        if a.status.is_open() {
+            *g.open.entry((a.tenant.clone(), a.severity)).or_default() += 1;
+        }
+        let hour = a.first_seen.timestamp().div_euclid(HOUR) * HOUR;
+        if hour >= Utc::now().timestamp() - KEEP_HOURS * HOUR {
+            g.hourly.entry((hour, a.tenant.clone())).or_default()[sev_index(a.severity)] += 1;
+            *g.sources
+                .entry((a.tenant.clone(), a.source.as_str().into()))
+                .or_default() += 1;
+            if let Some(h) = &a.host {
+                *g.hosts.entry((a.tenant.clone(), h.clone())).or_default() += 1;
+            }
+            let rule = a.rule.clone().unwrap_or_else(|| a.title.clone());
+            *g.rules.entry((a.tenant.clone(), rule)).or_default() += 1;
+        }
+        if g.hosts.len() > 200_000 {
+            g.hosts.retain(|_, n| *n > 1);
+        }
+        if g.rules.len() > 200_000 {
+            g.rules.retain(|_, n| *n > 1);
+        }
+    }
+
+    pub fn on_changed(&self, before: &Alert, after: &Alert) {
+        if before.status.is_open() == after.status.is_open() && before.severity == after.severity {
+            return;
+        }
+        let mut g = self.lock();
+        if before.status.is_open()
+            && let Some(n) = g.open.get_mut(&(before.tenant.clone(), before.severity))
+        {
+            *n = n.saturating_sub(1);
+        }
+        if after.status.is_open() {
+            *g.open
+                .entry((after.tenant.clone(), after.severity))
+                .or_default() += 1;
+        }
+    }
+
+    pub fn summary(&self, scope: &Scope, range: Duration) -> Value {
+        let g = self.lock();
+        let mut by_sev: BTreeMap<&str, u64> =
+            Severity::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for ((t, s), n) in &g.open {
+            if scope.allows(t) {
+                *by_sev.entry(s.as_str()).or_default() += n;
+            }
+        }
+        let now = Utc::now().timestamp();
+        let from = now - range.num_seconds();
+        let bucket = if range.num_hours() > 48 {
+            6 * HOUR
+        } else {
+            HOUR
+        };
+        let mut buckets: BTreeMap<i64, [u64; 5]> = BTreeMap::new();
+        let first = from.div_euclid(bucket) * bucket;
+        let mut t = first;
+        while t <= now {
+            buckets.insert(t, [0; 5]);
+            t += bucket;
+        }
+        for ((h, tenant), counts) in g
+            .hourly
+            .range((from.div_euclid(HOUR) * HOUR, String::new())..)
+        {
+            if !scope.allows(tenant) {
+                continue;
+            }
+            let b = buckets.entry(h.div_euclid(bucket) * bucket).or_default();
+            for i in 0..5 {
+                b[i] += counts[i];
+            }
+        }
+        let trend: Vec<Value> = buckets
+            .into_iter()
+            .map(|(t, c)| {
+                json!({"t": DateTime::from_timestamp(t, 0), "critical": c[0], "high": c[1], "medium": c[2], "low": c[3], "info": c[4]})
+            })
+            .collect();
+        let top = |m: &HashMap<(String, String), u64>| -> Vec<Value> {
+            let mut agg: HashMap<&str, u64> = HashMap::new();
+            for ((t, k), n) in m {
+                if scope.allows(t) {
+                    *agg.entry(k.as_str()).or_default() += n;
+                }
+            }
+            let mut v: Vec<_> = agg.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            v.into_iter()
+                .take(10)
+                .map(|(k, n)| json!({"key": k, "count": n}))
+                .collect()
+        };
+        json!({
+            "open_total": by_sev.values().sum::<u64>(),
+            "open_by_severity": by_sev,
+            "trend": {"bucket_s": bucket, "buckets": trend},
+            "top": {"sources": top(&g.sources), "hosts": top(&g.hosts), "rules": top(&g.rules)},
+        })
+    }
+
+    /// Drops hourly buckets older than a week (run periodically).
+    pub fn prune(&self) {
+        let cutoff = Utc::now().timestamp() - KEEP_HOURS * HOUR;
+        self.lock().hourly.retain(|(h, _), _| *h >= cutoff);
+    }
+}
