@@ -445,3 +445,249 @@ pub fn alert_json(title: &str, extra: Value) -> Value {
     }
     v
 }
+
+// ---- Helpers for the ingest, alerts and realtime suites ----
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `X-CoreRecon-Signature` as a sender computes it: `t=<t>,v1=hex(HMAC-SHA256(secret, "<t>." + body))`.
+pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The ids of a 202 ingest answer.
+pub fn ids_of(r: &Response) -> Vec<String> {
+    assert_eq!(r.status, 202, "ingest: {:?}", r.json());
+    r.json()["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Posts generic alerts and returns their ids.
+pub async fn post_alerts(api: &Api, token: &str, alerts: &Value) -> Vec<String> {
+    let r = api
+        .webhook("generic", token, alerts.to_string().as_bytes())
+        .await;
+    ids_of(&r)
+}
+
+/// `GET /api/v1/alerts?<query>`, asserting 200; returns the items and the next cursor.
+pub async fn list_alerts(api: &Api, token: &str, query: &str) -> (Vec<Value>, Option<String>) {
+    let r = api.get(&format!("/api/v1/alerts?{query}"), token).await;
+    assert_eq!(r.status, 200, "list ?{query}: {:?}", r.json());
+    let v = r.json();
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    (items, v["next_cursor"].as_str().map(str::to_string))
+}
+
+/// Every alert matching `query`, walking the cursor.
+pub async fn list_all(api: &Api, token: &str, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{query}&limit=500&cursor={}", urlencode(c)),
+            None => format!("{query}&limit=500"),
+        };
+        let (items, next) = list_alerts(api, token, &q).await;
+        out.extend(items);
+        match next {
+            Some(n) => cursor = Some(n),
+            None => return out,
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn get_alert(api: &Api, token: &str, id: &str) -> Value {
+    let r = api.get(&format!("/api/v1/alerts/{id}"), token).await;
+    assert_eq!(r.status, 200, "alert {id}: {:?}", r.json());
+    r.json()
+}
+
+pub async fn patch(api: &Api, path: &str, token: &str, body: Value) -> Response {
+    api.call(Method::PATCH, path, Some(token), Some(body)).await
+}
+
+/// The value of one Prometheus sample (`name{labels}`), if present.
+pub async fn metric(api: &Api, sample: &str) -> Option<f64> {
+    let r = api.send(Method::GET, "/metrics", &[], None).await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    text.lines().find_map(|l| {
+        l.strip_prefix(sample)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// What a WebSocket client read.
+#[derive(Debug, Clone)]
+pub enum WsEvent {
+    Frame(Value),
+    Closed(Option<(u16, String)>),
+}
+
+/// A WebSocket client of `/api/v1/ws`, answering pings, keeping every frame it read.
+/// The socket as a stream of frames and a sink of messages (its concrete type, a
+/// `Framed` of actix-codec, is not nameable from here).
+pub trait WsIo:
+    futures_util::Stream<Item = Result<awc::ws::Frame, awc::error::WsProtocolError>>
+    + futures_util::Sink<awc::ws::Message, Error = awc::error::WsProtocolError>
+    + Unpin
+{
+}
+
+impl<T> WsIo for T where
+    T: futures_util::Stream<Item = Result<awc::ws::Frame, awc::error::WsProtocolError>>
+        + futures_util::Sink<awc::ws::Message, Error = awc::error::WsProtocolError>
+        + Unpin
+{
+}
+
+pub struct WsClient {
+    framed: Box<dyn WsIo>,
+    pub frames: Vec<Value>,
+    pub closed: Option<Option<(u16, String)>>,
+    pub protocol: Option<String>,
+}
+
+impl WsClient {
+    /// Connects with `?<query>` (e.g. `access_token=...&since=5`).
+    pub async fn connect(server: &Server, query: &str) -> WsClient {
+        Self::open(server, query, None).await
+    }
+
+    /// Connects with the subprotocol pair `bearer, <token>`.
+    pub async fn connect_subprotocol(server: &Server, token: &str) -> WsClient {
+        Self::open(server, "", Some(token)).await
+    }
+
+    async fn open(server: &Server, query: &str, protocol_token: Option<&str>) -> WsClient {
+        let url = format!("ws://{}/api/v1/ws?{query}", server.addr);
+        let mut req = awc::Client::new().ws(url).max_frame_size(64 * 1024 * 1024);
+        if let Some(t) = protocol_token {
+            req = req.protocols(["bearer", t]);
+        }
+        let (res, framed) = req.connect().await.expect("websocket handshake");
+        let protocol = res
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        WsClient {
+            framed: Box::new(framed),
+            frames: Vec::new(),
+            closed: None,
+            protocol,
+        }
+    }
+
+    /// The next event, or `None` when nothing arrives within `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<WsEvent> {
+        use awc::ws::Frame;
+        use futures_util::{SinkExt, StreamExt};
+        if let Some(c) = &self.closed {
+            return Some(WsEvent::Closed(c.clone()));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let item = actix_web::rt::time::timeout(left, self.framed.next())
+                .await
+                .ok()?;
+            match item {
+                Some(Ok(Frame::Text(b))) => {
+                    let v: Value = serde_json::from_slice(&b).expect("frames are JSON");
+                    self.frames.push(v.clone());
+                    return Some(WsEvent::Frame(v));
+                }
+                Some(Ok(Frame::Ping(p))) => {
+                    let _ = self.framed.send(awc::ws::Message::Pong(p)).await;
+                }
+                Some(Ok(Frame::Close(reason))) => {
+                    let r = reason.map(|r| {
+                        (
+                            u16::from(r.code),
+                            r.description.unwrap_or_default().to_string(),
+                        )
+                    });
+                    self.closed = Some(r.clone());
+                    return Some(WsEvent::Closed(r));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("websocket protocol error: {e}"),
+                None => {
+                    self.closed = Some(None);
+                    return Some(WsEvent::Closed(None));
+                }
+            }
+        }
+    }
+
+    /// Reads until a frame matches `pred`, panicking with `what` at the deadline or on close.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some(WsEvent::Frame(f)) if pred(&f) => return f,
+                Some(WsEvent::Frame(_)) => {}
+                Some(WsEvent::Closed(r)) => panic!("socket closed ({r:?}) waiting for: {what}"),
+                None => panic!("timed out waiting for: {what}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes the socket; returns the close code and reason.
+    pub async fn wait_closed(&mut self, timeout: Duration) -> Option<(u16, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some(WsEvent::Frame(_)) => {}
+                Some(WsEvent::Closed(r)) => return r,
+                None => panic!("socket still open after {timeout:?}"),
+            }
+        }
+    }
+
+    /// Whether any frame read so far is of `kind` for alert `id`.
+    pub fn saw(&self, kind: &str, id: &str) -> bool {
+        self.frames
+            .iter()
+            .any(|f| f["type"] == kind && f["data"]["id"] == id)
+    }
+
+    pub async fn close(mut self) {
+        use futures_util::SinkExt;
+        let _ = self.framed.send(awc::ws::Message::Close(None)).await;
+    }
+}
