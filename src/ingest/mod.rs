@@ -107,11 +107,16 @@ struct Sender {
     token: IngestToken,
 }
 
+/// A refused sender: the problem, the drop reason, and the tenant to count it against
+/// (the token's own when it was valid but for another source, else `unknown`).
+type Refusal = (ApiError, &'static str, String);
+
 fn authenticate_sender(
     app: &App,
     req: &HttpRequest,
     route_source: SourceKind,
-) -> Result<Sender, (ApiError, &'static str)> {
+) -> Result<Sender, Refusal> {
+    let unknown = || "unknown".to_string();
     let Some(clear) = token::presented_token(req) else {
         return Err((
             ApiError::unauthorized(
@@ -119,14 +124,16 @@ fn authenticate_sender(
                 "send the ingest token as `Authorization: Bearer <token>`, Basic auth password, `Authorization: Splunk <token>` or `?token=`",
             ),
             "missing_token",
+            unknown(),
         ));
     };
     let tok = accounts::find_ingest_token(&app.store, &clear)
-        .map_err(|e| (ApiError::from(e), "internal"))?
+        .map_err(|e| (ApiError::from(e), "internal", unknown()))?
         .ok_or_else(|| {
             (
                 ApiError::unauthorized("ingest.invalid_token", "the ingest token is not valid"),
                 "invalid_token",
+                unknown(),
             )
         })?;
     if tok.source != route_source {
@@ -139,6 +146,7 @@ fn authenticate_sender(
                 ),
             ),
             "wrong_source",
+            tok.tenant,
         ));
     }
     Ok(Sender { token: tok })
@@ -205,8 +213,8 @@ async fn webhook(
     let src = source.as_str();
     let sender = match authenticate_sender(&app, &req, source) {
         Ok(s) => s,
-        Err((e, reason)) => {
-            app.drops.record(&app, "unknown", src, reason, 1);
+        Err((e, reason, tenant)) => {
+            app.drops.record(&app, &tenant, src, reason, 1);
             return Err(e);
         }
     };
@@ -283,8 +291,8 @@ fn hec_simple(status: StatusCode, text: &str, code: u32) -> HttpResponse {
 fn hec_authenticate(app: &App, req: &HttpRequest) -> Result<Sender, Box<HttpResponse>> {
     match authenticate_sender(app, req, SourceKind::Hec) {
         Ok(s) => Ok(s),
-        Err((_, reason)) => {
-            app.drops.record(app, "unknown", "hec", reason, 1);
+        Err((_, reason, tenant)) => {
+            app.drops.record(app, &tenant, "hec", reason, 1);
             Err(Box::new(match reason {
                 "missing_token" => {
                     if req
