@@ -12,9 +12,8 @@ fn repo() -> PathBuf {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -74,7 +73,10 @@ fn systemd_unit_is_hardened_and_passes_systemd_analyze_verify() {
         "SystemCallFilter=@system-service",
         "WantedBy=multi-user.target",
     ] {
-        assert!(lines.contains(&want), "systemd/corerecon.service lacks `{want}`");
+        assert!(
+            lines.contains(&want),
+            "systemd/corerecon.service lacks `{want}`"
+        );
     }
     assert!(
         !lines.iter().any(|l| l.starts_with("DynamicUser=yes")),
@@ -109,7 +111,12 @@ fn build_deb_packages_the_binary_unit_conffile_and_maintainer_scripts() {
             .arg(&out_dir)
             .env("DEB_COMPRESS", "none"),
     );
-    let deb = PathBuf::from(printed.lines().last().expect("build-deb.sh prints the .deb"));
+    let deb = PathBuf::from(
+        printed
+            .lines()
+            .last()
+            .expect("build-deb.sh prints the .deb"),
+    );
     let arch = stdout(Command::new("dpkg").arg("--print-architecture"));
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(
@@ -128,15 +135,24 @@ fn build_deb_packages_the_binary_unit_conffile_and_maintainer_scripts() {
         "Depends: libc6".into(),
         "Description: ".into(),
     ] {
-        assert!(info.contains(&want), "dpkg-deb --info lacks `{want}`:\n{info}");
+        assert!(
+            info.contains(&want),
+            "dpkg-deb --info lacks `{want}`:\n{info}"
+        );
     }
     for script in ["postinst", "prerm", "postrm", "conffiles", "control"] {
         assert!(
-            info.lines().any(|l| l.split_whitespace().any(|w| w == script)),
+            info.lines()
+                .any(|l| l.split_whitespace().any(|w| w == script)),
             "the control archive lacks {script}:\n{info}"
         );
     }
-    let conffiles = stdout(Command::new("dpkg-deb").arg("--info").arg(&deb).arg("conffiles"));
+    let conffiles = stdout(
+        Command::new("dpkg-deb")
+            .arg("--info")
+            .arg(&deb)
+            .arg("conffiles"),
+    );
     assert_eq!(conffiles.trim(), "/etc/corerecon/corerecon.env");
 
     // Data: paths, modes, owners.
@@ -156,7 +172,11 @@ fn build_deb_packages_the_binary_unit_conffile_and_maintainer_scripts() {
         ("usr/share/doc/corerecon/copyright", "-rw-r--r--"),
         ("usr/share/doc/corerecon/README.md", "-rw-r--r--"),
     ] {
-        assert_eq!(entry(path), (mode.to_string(), "root/root".to_string()), "/{path}");
+        assert_eq!(
+            entry(path),
+            (mode.to_string(), "root/root".to_string()),
+            "/{path}"
+        );
     }
 
     // Extracted: the unit is the repository's, the conffile is a commented template,
@@ -168,8 +188,15 @@ fn build_deb_packages_the_binary_unit_conffile_and_maintainer_scripts() {
         std::fs::read(repo().join("systemd/corerecon.service")).unwrap()
     );
     let env = std::fs::read_to_string(root.join("etc/corerecon/corerecon.env")).unwrap();
-    for name in ["CORERECON_HTTP", "CORERECON_ADMIN_PASSWORD", "CORERECON_SECRET_KEY"] {
-        assert!(env.contains(&format!("#{name}=")), "corerecon.env lacks #{name}=");
+    for name in [
+        "CORERECON_HTTP",
+        "CORERECON_ADMIN_PASSWORD",
+        "CORERECON_SECRET_KEY",
+    ] {
+        assert!(
+            env.contains(&format!("#{name}=")),
+            "corerecon.env lacks #{name}="
+        );
     }
     assert!(
         env.lines()
@@ -193,12 +220,26 @@ fn build_deb_packages_the_binary_unit_conffile_and_maintainer_scripts() {
     }
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     let postinst = read(&control.join("postinst"));
-    assert!(postinst.contains("[ -d /run/systemd/system ]"), "{postinst}");
-    assert!(postinst.contains("--system"), "postinst creates a system user:\n{postinst}");
+    assert!(
+        postinst.contains("[ -d /run/systemd/system ]"),
+        "{postinst}"
+    );
+    assert!(
+        postinst.contains("--system"),
+        "postinst creates a system user:\n{postinst}"
+    );
     let prerm = read(&control.join("prerm"));
-    assert!(prerm.contains("systemctl stop corerecon.service"), "{prerm}");
+    assert!(
+        prerm.contains("systemctl stop corerecon.service"),
+        "{prerm}"
+    );
     let postrm = read(&control.join("postrm"));
     let purge = postrm.find("purge)").expect("postrm handles purge");
-    let wipe = postrm.find("rm -rf /var/lib/corerecon").expect("purge removes the data dir");
-    assert!(wipe > purge, "the data dir is removed on purge only:\n{postrm}");
+    let wipe = postrm
+        .find("rm -rf /var/lib/corerecon")
+        .expect("purge removes the data dir");
+    assert!(
+        wipe > purge,
+        "the data dir is removed on purge only:\n{postrm}"
+    );
 }
