@@ -73,6 +73,18 @@ async fn metrics(app: web::Data<App>) -> HttpResponse {
             obs["active"].as_f64().unwrap_or(0.0),
         );
     }
+    if let Ok(obs) = app.incidents.send(corerecon_actors::observe::Observe).await {
+        m.set_gauge(
+            "corerecon_actors_active",
+            &[("kind", "incident")],
+            obs["active"].as_f64().unwrap_or(0.0),
+        );
+        m.set_gauge(
+            "corerecon_actors_active",
+            &[("kind", "sla_timer")],
+            obs["timers"].as_f64().unwrap_or(0.0),
+        );
+    }
     let last = app.store.last_seq();
     let durable = *app.store.durable_seq().borrow();
     let indexed = app.store.cursor("search").unwrap_or(0);
@@ -128,8 +140,12 @@ async fn actors(app: web::Data<App>, _admin: AdminCaller) -> ApiResult<HttpRespo
             }
         }
     }
+    let incident_directory = app.incidents.send(Observe).await.unwrap_or_default();
+    let ws_hub = app.hub.send(Observe).await.unwrap_or_default();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "alert_directory": directory,
         "alerts": alerts,
+        "incident_directory": incident_directory,
+        "ws_hub": ws_hub,
     })))
 }
