@@ -567,4 +567,211 @@ mod tests {
         c.sleep_until(base).await;
         c.sleep_until(base - TimeDelta::hours(1)).await;
     }
+
+    /// Records each `SlaFired` with the tokio instant it arrived at.
+    #[derive(Default)]
+    struct Recorder(Vec<(SlaFired, tokio::time::Instant)>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<SlaFired> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: SlaFired, _: &mut Self::Context) {
+            self.0.push((msg, tokio::time::Instant::now()));
+        }
+    }
+
+    /// Returns what the recorder holds so far.
+    #[derive(Message)]
+    #[rtype(result = "Vec<(SlaFired, tokio::time::Instant)>")]
+    struct Recorded;
+
+    impl Handler<Recorded> for Recorder {
+        type Result = MessageResult<Recorded>;
+        fn handle(&mut self, _: Recorded, _: &mut Self::Context) -> Self::Result {
+            MessageResult(self.0.clone())
+        }
+    }
+
+    /// A timer on a [`TokioClock`] whose tokio clock is paused: tokio jumps straight to
+    /// each deadline, so hours of SLA take milliseconds of real time.
+    struct Paused {
+        created: DateTime<Utc>,
+        start: tokio::time::Instant,
+        recorder: Addr<Recorder>,
+        _timer: Addr<SlaTimer>,
+    }
+
+    impl Paused {
+        fn start(state: SlaState, created: DateTime<Utc>) -> Paused {
+            tokio::time::pause();
+            let clock = Arc::new(TokioClock::new(created));
+            let start = tokio::time::Instant::now();
+            let recorder = Recorder::default().start();
+            let timer =
+                SlaTimer::new("inc1", "acme", state, recorder.clone().recipient(), clock).start();
+            Paused {
+                created,
+                start,
+                recorder,
+                _timer: timer,
+            }
+        }
+
+        /// Lets tokio time run to `after` past the start, then returns everything fired.
+        async fn at(&self, after: std::time::Duration) -> Vec<(SlaFired, tokio::time::Instant)> {
+            tokio::time::sleep_until(self.start + after).await;
+            self.recorder.send(Recorded).await.unwrap()
+        }
+
+        /// Asserts `fired` is `event`, due `due` after creation, sent then (tokio rounds a
+        /// deadline up to its next millisecond).
+        fn check(&self, fired: &(SlaFired, tokio::time::Instant), event: SlaEvent, due: TimeDelta) {
+            let (f, arrived) = fired;
+            let one_ms = TimeDelta::milliseconds(1);
+            assert_eq!(f.event, event);
+            assert_eq!(
+                (f.incident_id.as_str(), f.tenant.as_str()),
+                ("inc1", "acme")
+            );
+            assert_eq!(f.due_at, self.created + due);
+            assert!(
+                f.at >= f.due_at && f.at - f.due_at <= one_ms,
+                "{event:?} due {} noticed at {}",
+                f.due_at,
+                f.at
+            );
+            let elapsed = TimeDelta::from_std(*arrived - self.start).unwrap();
+            assert!(
+                elapsed >= due && elapsed - due <= one_ms,
+                "{event:?} arrived {elapsed} after the start, due after {due}"
+            );
+        }
+    }
+
+    fn mins(m: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(m * 60)
+    }
+
+    fn events_of(fired: &[(SlaFired, tokio::time::Instant)]) -> Vec<SlaEvent> {
+        fired.iter().map(|(f, _)| f.event).collect()
+    }
+
+    fn policy(acknowledge_s: u64, resolve_s: u64) -> SlaConfig {
+        let p = SlaPolicy {
+            acknowledge_s,
+            resolve_s,
+            warn_ratio: 0.75,
+        };
+        SlaConfig {
+            policies: SlaPolicySet {
+                critical: p,
+                high: p,
+                medium: p,
+                low: p,
+                info: p,
+            },
+            calendar: crate::incident::sla::BusinessCalendar::always(),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn paused_tokio_clock_hour_ack_policy_warns_at_45_and_breaches_at_60_once_each() {
+        let real = std::time::Instant::now();
+        let created = t(T0);
+        let cfg = policy(3600, 4 * 3600);
+        let p = Paused::start(SlaState::start(created, Severity::High, &cfg), created);
+
+        assert!(
+            p.at(mins(45) - std::time::Duration::from_millis(1))
+                .await
+                .is_empty()
+        );
+        let fired = p.at(mins(45) + std::time::Duration::from_millis(2)).await;
+        assert_eq!(events_of(&fired), [SlaEvent::AckWarning]);
+        p.check(&fired[0], SlaEvent::AckWarning, TimeDelta::minutes(45));
+
+        assert_eq!(
+            p.at(mins(60) - std::time::Duration::from_millis(1))
+                .await
+                .len(),
+            1
+        );
+        let fired = p.at(mins(60) + std::time::Duration::from_millis(2)).await;
+        assert_eq!(
+            events_of(&fired),
+            [SlaEvent::AckWarning, SlaEvent::AckBreached]
+        );
+        p.check(&fired[1], SlaEvent::AckBreached, TimeDelta::minutes(60));
+
+        // Nothing more on the acknowledge clock; the resolve clock (4 h) goes on alone.
+        let fired = p.at(mins(179)).await;
+        assert_eq!(fired.len(), 2, "{:?}", events_of(&fired));
+        let fired = p.at(mins(30 * 24 * 60)).await;
+        assert_eq!(
+            events_of(&fired),
+            [
+                SlaEvent::AckWarning,
+                SlaEvent::AckBreached,
+                SlaEvent::ResolveWarning,
+                SlaEvent::ResolveBreached
+            ]
+        );
+        let elapsed = real.elapsed();
+        assert!(
+            elapsed < std::time::Duration::from_secs(2),
+            "took {elapsed:?} of real time"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn paused_tokio_clock_four_hour_resolve_policy_warns_at_3h_and_breaches_at_4h_once_each()
+    {
+        let real = std::time::Instant::now();
+        let created = t(T0);
+        let cfg = policy(900, 4 * 3600);
+        let mut state = SlaState::start(created, Severity::Medium, &cfg);
+        // Acknowledged in time: only the resolve clock runs.
+        state.acknowledge(created + TimeDelta::minutes(5));
+        let p = Paused::start(state, created);
+
+        assert!(
+            p.at(mins(3 * 60) - std::time::Duration::from_millis(1))
+                .await
+                .is_empty()
+        );
+        let fired = p
+            .at(mins(3 * 60) + std::time::Duration::from_millis(2))
+            .await;
+        assert_eq!(events_of(&fired), [SlaEvent::ResolveWarning]);
+        p.check(&fired[0], SlaEvent::ResolveWarning, TimeDelta::hours(3));
+
+        assert_eq!(
+            p.at(mins(4 * 60) - std::time::Duration::from_millis(1))
+                .await
+                .len(),
+            1
+        );
+        let fired = p
+            .at(mins(4 * 60) + std::time::Duration::from_millis(2))
+            .await;
+        assert_eq!(
+            events_of(&fired),
+            [SlaEvent::ResolveWarning, SlaEvent::ResolveBreached]
+        );
+        p.check(&fired[1], SlaEvent::ResolveBreached, TimeDelta::hours(4));
+
+        assert_eq!(
+            p.at(mins(365 * 24 * 60)).await.len(),
+            2,
+            "each exactly once"
+        );
+        let elapsed = real.elapsed();
+        assert!(
+            elapsed < std::time::Duration::from_secs(2),
+            "took {elapsed:?} of real time"
+        );
+    }
 }

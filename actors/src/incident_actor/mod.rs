@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::incident::{
-    Change, Clock, Incident, SlaFired, SlaState, SlaTimer, UpdateSla, apply_sla_event,
+    Change, Clock, Incident, SlaEvent, SlaFired, SlaState, SlaTimer, UpdateSla, apply_sla_event,
     apply_transition, change_severity, merge, pause_sla, resume_sla,
 };
 use crate::observe::{Observe, catch_handler_panic};
@@ -374,6 +374,15 @@ impl Handler<RecordSlaEvent> for IncidentActor {
         let Ok(current) = self.load().map(|i| i.clone()) else {
             return;
         };
+        // An event sent just before its clock stopped (acknowledged, resolved, merged)
+        // arrives too late to mean anything.
+        let running = match msg.event {
+            SlaEvent::AckWarning | SlaEvent::AckBreached => current.sla.ack_running(),
+            SlaEvent::ResolveWarning | SlaEvent::ResolveBreached => current.sla.resolve_running(),
+        };
+        if !running || current.merged_into.is_some() {
+            return;
+        }
         let mut next = current.clone();
         let assignee = if msg.event.is_breach() {
             self.repo.escalation_assignee(&next.tenant)
@@ -510,8 +519,11 @@ impl Handler<IncidentSaved> for IncidentDirectory {
         }
         if msg.clocks_run {
             self.arm(msg.id, msg.tenant, msg.sla, ctx);
-        } else {
-            self.timers.remove(&msg.id);
+        } else if let Some(timer) = self.timers.remove(&msg.id) {
+            // Dropping the address alone leaves the timer's pending sleep alive, and it
+            // would fire its stale clocks; with the stopped state it has nothing to wait
+            // for and ends.
+            timer.do_send(UpdateSla { state: msg.sla });
         }
     }
 }
@@ -544,5 +556,720 @@ impl Handler<Observe> for IncidentDirectory {
             "timers": self.timers.len(),
             "sla_events_fired": self.fired,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeDelta};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::incident::{
+        BusinessCalendar, IncidentState, Priority, Resolution, SlaConfig, SlaPolicy, SlaPolicySet,
+        SystemClock, TimelineEntry, TokioClock,
+    };
+    use crate::model::Severity;
+
+    /// An in-memory store: incidents, every save's change kind and data (with the tokio
+    /// instant it happened at), the timeline, and counter ids.
+    #[derive(Default)]
+    struct MemRepo {
+        incidents: Mutex<HashMap<String, Incident>>,
+        saved: Mutex<Vec<(String, Option<Value>, tokio::time::Instant)>>,
+        timeline: Mutex<Vec<TimelineEntry>>,
+        ids: AtomicU64,
+    }
+
+    impl MemRepo {
+        fn insert(&self, i: Incident) {
+            self.incidents.lock().unwrap().insert(i.id.clone(), i);
+        }
+        fn get(&self, id: &str) -> Incident {
+            self.incidents.lock().unwrap()[id].clone()
+        }
+        fn kinds(&self) -> Vec<String> {
+            self.saved
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|s| s.0.clone())
+                .collect()
+        }
+        fn actions(&self, id: &str) -> Vec<String> {
+            self.timeline
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.incident == id)
+                .map(|e| e.action.clone())
+                .collect()
+        }
+    }
+
+    impl IncidentRepo for MemRepo {
+        fn load(&self, id: &str) -> Result<Option<Incident>, PortError> {
+            Ok(self.incidents.lock().unwrap().get(id).cloned())
+        }
+        fn save(
+            &self,
+            _before: Option<&Incident>,
+            incident: &Incident,
+            timeline: &[TimelineEntry],
+            change: &str,
+            data: Option<Value>,
+        ) -> Result<(), PortError> {
+            self.insert(incident.clone());
+            self.timeline.lock().unwrap().extend_from_slice(timeline);
+            self.saved.lock().unwrap().push((
+                change.to_string(),
+                data,
+                tokio::time::Instant::now(),
+            ));
+            Ok(())
+        }
+        fn new_id(&self) -> String {
+            format!("id{}", self.ids.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn escalation_assignee(&self, tenant: &str) -> Option<String> {
+            (tenant == "t").then(|| "oncall".to_string())
+        }
+        fn durable(&self) -> DurableFuture {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// One process's handle on the shared store; `crash` closes it, so whatever the old
+    /// process's actors still try fails the way it would against a closed store.
+    struct Process {
+        repo: Arc<MemRepo>,
+        up: AtomicBool,
+    }
+
+    impl Process {
+        fn new(repo: &Arc<MemRepo>) -> Arc<Process> {
+            Arc::new(Process {
+                repo: repo.clone(),
+                up: AtomicBool::new(true),
+            })
+        }
+        fn crash(&self) {
+            self.up.store(false, Ordering::SeqCst);
+        }
+        fn check(&self) -> Result<(), PortError> {
+            if self.up.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(PortError::Closed)
+            }
+        }
+    }
+
+    impl IncidentRepo for Process {
+        fn load(&self, id: &str) -> Result<Option<Incident>, PortError> {
+            self.check()?;
+            self.repo.load(id)
+        }
+        fn save(
+            &self,
+            before: Option<&Incident>,
+            incident: &Incident,
+            timeline: &[TimelineEntry],
+            change: &str,
+            data: Option<Value>,
+        ) -> Result<(), PortError> {
+            self.check()?;
+            self.repo.save(before, incident, timeline, change, data)
+        }
+        fn new_id(&self) -> String {
+            self.repo.new_id()
+        }
+        fn escalation_assignee(&self, tenant: &str) -> Option<String> {
+            self.repo.escalation_assignee(tenant)
+        }
+        fn durable(&self) -> DurableFuture {
+            self.repo.durable()
+        }
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// Every severity: acknowledge within an hour, resolve within four; warn at 75 %.
+    fn hour_policy() -> SlaConfig {
+        let p = SlaPolicy {
+            acknowledge_s: 3600,
+            resolve_s: 4 * 3600,
+            warn_ratio: 0.75,
+        };
+        SlaConfig {
+            policies: SlaPolicySet {
+                critical: p,
+                high: p,
+                medium: p,
+                low: p,
+                info: p,
+            },
+            calendar: BusinessCalendar::always(),
+        }
+    }
+
+    fn shipped() -> SlaConfig {
+        SlaConfig {
+            policies: SlaPolicySet::shipped_default(),
+            calendar: BusinessCalendar::always(),
+        }
+    }
+
+    fn new_incident(id: &str, created: DateTime<Utc>, cfg: &SlaConfig) -> Incident {
+        let sla = SlaState::start(created, Severity::High, cfg);
+        Incident::new(id, "t", "Beacon from WS-17", Severity::High, created, sla)
+    }
+
+    fn transition(
+        to: IncidentState,
+        resolution: Option<Resolution>,
+        summary: Option<&str>,
+    ) -> ApplyIncident {
+        ApplyIncident {
+            actor: "alice".into(),
+            op: IncidentOp::Transition {
+                to,
+                note: Some(format!("to {to}")),
+                resolution,
+                summary: summary.map(str::to_string),
+            },
+            sla: shipped(),
+        }
+    }
+
+    fn code(r: &IncidentReply) -> Option<(&'static str, u16)> {
+        match r {
+            Err(IncidentError::Rejected { code, status, .. }) => Some((*code, *status)),
+            _ => None,
+        }
+    }
+
+    async fn observe(dir: &Addr<IncidentDirectory>) -> Value {
+        dir.send(Observe).await.unwrap()
+    }
+
+    async fn actor(dir: &Addr<IncidentDirectory>, id: &str) -> Addr<IncidentActor> {
+        dir.send(GetIncidentActor { id: id.into() })
+            .await
+            .unwrap()
+            .expect("the incident exists")
+    }
+
+    #[actix_rt::test]
+    async fn walks_all_eight_states_and_refuses_every_illegal_move() {
+        use IncidentState::*;
+        let repo = Arc::new(MemRepo::default());
+        repo.insert(new_incident("inc1", Utc::now(), &shipped()));
+        let dir =
+            IncidentDirectory::new(repo.clone(), Arc::new(SystemClock), INCIDENT_IDLE).start();
+        let inc = actor(&dir, "inc1").await;
+
+        // Every illegal move from `from` is refused with 409 and changes nothing.
+        async fn refuses_illegal(inc: &Addr<IncidentActor>, repo: &MemRepo, from: IncidentState) {
+            for to in IncidentState::ALL {
+                if crate::incident::is_allowed(from, to) {
+                    continue;
+                }
+                let before = (repo.get("inc1"), repo.kinds().len());
+                let r = inc
+                    .send(transition(to, Some(Resolution::TruePositive), Some("done")))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    code(&r),
+                    Some(("incident.invalid_transition", 409)),
+                    "{from} → {to}: {r:?}"
+                );
+                assert_eq!((repo.get("inc1"), repo.kinds().len()), before);
+            }
+        }
+
+        let path = [
+            (Acknowledged, None, None),
+            (Investigating, None, None),
+            (Contained, None, None),
+            (Eradicated, None, None),
+            (Recovered, None, None),
+            (
+                Resolved,
+                Some(Resolution::TruePositive),
+                Some("host reimaged"),
+            ),
+            (Closed, None, None),
+        ];
+        refuses_illegal(&inc, &repo, New).await;
+        let mut from = New;
+        for (k, (to, resolution, summary)) in path.into_iter().enumerate() {
+            if to == Resolved {
+                let r = inc.send(transition(Resolved, None, None)).await.unwrap();
+                assert_eq!(code(&r), Some(("incident.resolution_required", 422)));
+            }
+            let applied = inc
+                .send(transition(to, resolution, summary))
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{from} → {to}: {e}"));
+            assert_eq!(applied.incident.status, to);
+            assert_eq!(applied.timeline[0].action, "status_changed");
+            assert_eq!(applied.timeline[0].actor, "alice");
+            assert_eq!(
+                applied.timeline[0].detail.as_deref(),
+                Some(format!("to {to}").as_str())
+            );
+            assert_eq!(repo.get("inc1").status, to, "persisted");
+            assert_eq!(repo.kinds().len(), k + 1, "one save per transition");
+            // The directory keeps a timer only while a clock runs.
+            let timers = observe(&dir).await["timers"].as_u64().unwrap();
+            assert_eq!(timers, u64::from(to.is_open()), "timers after {to}");
+            refuses_illegal(&inc, &repo, to).await;
+            from = to;
+        }
+        let closed = repo.get("inc1");
+        assert!(closed.acknowledged_at.is_some() && closed.resolved_at.is_some());
+        assert!(closed.closed_at.is_some());
+        assert_eq!(closed.sla.acknowledged_met, Some(true));
+        assert_eq!(closed.sla.resolved_met, Some(true));
+        assert!(repo.kinds().iter().all(|k| k == "incident.updated"));
+        let statuses = repo
+            .timeline
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "status_changed")
+            .count();
+        assert_eq!(statuses, 7);
+
+        // Reopen goes back to investigating and restarts the resolve clock.
+        let reopened = inc
+            .send(transition(Investigating, None, None))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reopened.incident.closed_at, None);
+        assert_eq!(observe(&dir).await["timers"], 1);
+    }
+
+    #[actix_rt::test]
+    async fn closing_or_resolving_without_a_resolution_is_refused() {
+        let repo = Arc::new(MemRepo::default());
+        // A record resolved before resolutions were required.
+        let mut legacy = new_incident("old", Utc::now(), &shipped());
+        legacy.status = IncidentState::Resolved;
+        repo.insert(legacy.clone());
+        repo.insert(new_incident("inc1", Utc::now(), &shipped()));
+        let dir =
+            IncidentDirectory::new(repo.clone(), Arc::new(SystemClock), INCIDENT_IDLE).start();
+
+        let old = actor(&dir, "old").await;
+        let r = old
+            .send(transition(IncidentState::Closed, None, None))
+            .await
+            .unwrap();
+        assert_eq!(code(&r), Some(("incident.resolution_required", 422)));
+        let Err(IncidentError::Rejected { detail, .. }) = r else {
+            unreachable!()
+        };
+        assert_eq!(detail, "reaching closed requires resolution and summary");
+        let r = old
+            .send(transition(
+                IncidentState::Closed,
+                Some(Resolution::Benign),
+                Some("  "),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(code(&r), Some(("incident.resolution_required", 422)));
+        assert_eq!(repo.get("old"), legacy);
+
+        let inc = actor(&dir, "inc1").await;
+        let r = inc
+            .send(transition(IncidentState::Resolved, None, Some("ok")))
+            .await
+            .unwrap();
+        assert_eq!(code(&r), Some(("incident.resolution_required", 422)));
+        assert!(repo.kinds().is_empty(), "nothing saved");
+    }
+
+    /// Sleeps on the (paused) tokio clock until `after` past `start`, then lets the
+    /// directory and the incident's actor drain their mailboxes.
+    async fn run_until(
+        start: tokio::time::Instant,
+        after: Duration,
+        dir: &Addr<IncidentDirectory>,
+    ) {
+        tokio::time::sleep_until(start + after).await;
+        for _ in 0..3 {
+            observe(dir).await;
+            if let Some(a) = dir
+                .send(GetIncidentActor { id: "inc1".into() })
+                .await
+                .unwrap()
+            {
+                let _ = a.send(Observe).await;
+            }
+        }
+    }
+
+    fn mins(m: u64) -> Duration {
+        Duration::from_secs(m * 60)
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[actix_rt::test]
+    async fn an_unacknowledged_incident_warns_then_breaches_and_escalates_once_each() {
+        tokio::time::pause();
+        let real = std::time::Instant::now();
+        let created = t("2026-01-01T10:00:00Z");
+        let repo = Arc::new(MemRepo::default());
+        let inc = new_incident("inc1", created, &hour_policy());
+        assert_eq!(
+            (inc.priority, inc.assignee.as_deref()),
+            (Priority::P2, None)
+        );
+        repo.insert(inc.clone());
+        let clock = Arc::new(TokioClock::new(created));
+        let start = tokio::time::Instant::now();
+        let dir = IncidentDirectory::new(repo.clone(), clock, INCIDENT_IDLE).start();
+        dir.send(ArmTimers {
+            incidents: vec![("inc1".into(), "t".into(), inc.sla.clone())],
+        })
+        .await
+        .unwrap();
+
+        run_until(start, mins(45) - MS, &dir).await;
+        assert!(repo.kinds().is_empty());
+        run_until(start, mins(45) + 2 * MS, &dir).await;
+        assert_eq!(repo.kinds(), ["sla.warning"]);
+        let after_warning = repo.get("inc1");
+        assert!(after_warning.sla.warned_ack && !after_warning.sla.breached_ack);
+        assert_eq!(
+            after_warning.priority,
+            Priority::P2,
+            "a warning does not escalate"
+        );
+        assert_eq!(after_warning.assignee, None);
+
+        run_until(start, mins(60) - MS, &dir).await;
+        assert_eq!(repo.kinds(), ["sla.warning"]);
+        run_until(start, mins(60) + 2 * MS, &dir).await;
+        assert_eq!(repo.kinds(), ["sla.warning", "sla.breached"]);
+
+        let saved = repo.saved.lock().unwrap().clone();
+        for ((kind, _, at), due) in saved.iter().zip([mins(45), mins(60)]) {
+            let late = *at - (start + due);
+            assert!(
+                *at >= start + due && late <= MS,
+                "{kind} saved {late:?} late"
+            );
+        }
+        let data = saved[1].1.clone().unwrap();
+        assert_eq!(data["clock"], "acknowledge");
+        assert_eq!(data["priority"], "p1");
+        assert_eq!(data["assignee"], "oncall");
+        assert_eq!(data["incident_id"], "inc1");
+        assert_eq!(
+            data["due_at"],
+            serde_json::json!(created + TimeDelta::hours(1))
+        );
+        assert!(
+            data.get("actor").is_none(),
+            "the actor goes to the timeline"
+        );
+
+        let i = repo.get("inc1");
+        assert_eq!(i.priority, Priority::P1, "raised one step");
+        assert_eq!(i.assignee.as_deref(), Some("oncall"));
+        assert!(i.sla.breached_ack && i.sla.warned_ack);
+        assert_eq!(
+            i.status,
+            IncidentState::New,
+            "escalation is not acknowledgement"
+        );
+        assert_eq!(
+            repo.actions("inc1"),
+            [
+                "sla_warning",
+                "sla_breached",
+                "priority_changed",
+                "assignee_changed"
+            ]
+        );
+        assert!(
+            repo.timeline
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|e| e.actor == "system")
+        );
+
+        // The resolve clock (4 h) breaches later; escalating again changes nothing more.
+        run_until(start, mins(4 * 60) + 2 * MS, &dir).await;
+        assert_eq!(
+            repo.kinds(),
+            ["sla.warning", "sla.breached", "sla.warning", "sla.breached"]
+        );
+        run_until(start, mins(30 * 24 * 60), &dir).await;
+        assert_eq!(repo.kinds().len(), 4, "each event exactly once");
+        assert_eq!(
+            repo.actions("inc1")[4..],
+            ["sla_warning", "sla_breached"],
+            "p1 stays p1 and oncall stays assigned"
+        );
+        assert_eq!(observe(&dir).await["sla_events_fired"], 4);
+        let took = real.elapsed();
+        assert!(took < Duration::from_secs(2), "took {took:?} of real time");
+    }
+
+    #[actix_rt::test]
+    async fn after_a_restart_between_warning_and_breach_only_the_breach_is_recorded() {
+        tokio::time::pause();
+        let created = t("2026-01-01T10:00:00Z");
+        let repo = Arc::new(MemRepo::default());
+        let inc = new_incident("inc1", created, &hour_policy());
+        repo.insert(inc.clone());
+        let start = tokio::time::Instant::now();
+
+        let first = Process::new(&repo);
+        let dir1 = IncidentDirectory::new(
+            first.clone(),
+            Arc::new(TokioClock::new(created)),
+            INCIDENT_IDLE,
+        )
+        .start();
+        dir1.send(ArmTimers {
+            incidents: vec![("inc1".into(), "t".into(), inc.sla.clone())],
+        })
+        .await
+        .unwrap();
+        run_until(start, mins(46), &dir1).await;
+        assert_eq!(repo.kinds(), ["sla.warning"]);
+
+        // The process dies at 50 min; its timers can no longer reach the store.
+        run_until(start, mins(50), &dir1).await;
+        first.crash();
+
+        // The new process arms its timers from what was persisted.
+        let stored = repo.get("inc1");
+        assert!(stored.sla.warned_ack);
+        let second = Process::new(&repo);
+        let dir2 = IncidentDirectory::new(
+            second,
+            Arc::new(TokioClock::new(created + TimeDelta::minutes(50))),
+            INCIDENT_IDLE,
+        )
+        .start();
+        dir2.send(ArmTimers {
+            incidents: vec![("inc1".into(), "t".into(), stored.sla.clone())],
+        })
+        .await
+        .unwrap();
+        run_until(start, mins(59), &dir2).await;
+        assert_eq!(
+            repo.kinds(),
+            ["sla.warning"],
+            "the warning does not fire again"
+        );
+        run_until(start, mins(60) + 2 * MS, &dir2).await;
+        assert_eq!(repo.kinds(), ["sla.warning", "sla.breached"]);
+        run_until(start, mins(2 * 60), &dir2).await;
+        assert_eq!(repo.kinds(), ["sla.warning", "sla.breached"]);
+        let actions = repo.actions("inc1");
+        assert_eq!(actions.iter().filter(|a| *a == "sla_warning").count(), 1);
+        assert_eq!(actions.iter().filter(|a| *a == "sla_breached").count(), 1);
+        assert_eq!(repo.get("inc1").assignee.as_deref(), Some("oncall"));
+    }
+
+    #[actix_rt::test]
+    async fn a_restart_after_the_breach_time_records_the_breach_at_once_and_once() {
+        tokio::time::pause();
+        let created = t("2026-01-01T10:00:00Z");
+        let repo = Arc::new(MemRepo::default());
+        let mut inc = new_incident("inc1", created, &hour_policy());
+        crate::incident::mark_fired(&mut inc.sla, crate::incident::SlaEvent::AckWarning);
+        repo.insert(inc.clone());
+        let start = tokio::time::Instant::now();
+        // Back up 80 minutes after creation: the breach is 20 minutes overdue.
+        let dir = IncidentDirectory::new(
+            repo.clone(),
+            Arc::new(TokioClock::new(created + TimeDelta::minutes(80))),
+            INCIDENT_IDLE,
+        )
+        .start();
+        dir.send(ArmTimers {
+            incidents: vec![("inc1".into(), "t".into(), inc.sla.clone())],
+        })
+        .await
+        .unwrap();
+        run_until(start, Duration::ZERO, &dir).await;
+        assert_eq!(repo.kinds(), ["sla.breached"]);
+        run_until(start, mins(60), &dir).await;
+        assert_eq!(repo.kinds(), ["sla.breached"]);
+        assert_eq!(repo.actions("inc1")[0], "sla_breached");
+    }
+
+    #[actix_rt::test]
+    async fn unknown_incidents_get_no_actor_and_a_vanished_one_answers_not_found() {
+        let repo = Arc::new(MemRepo::default());
+        let dir =
+            IncidentDirectory::new(repo.clone(), Arc::new(SystemClock), INCIDENT_IDLE).start();
+        assert!(
+            dir.send(GetIncidentActor { id: "nope".into() })
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(observe(&dir).await["active"], 0);
+
+        // The record disappears between activation and the first command.
+        repo.insert(new_incident("inc1", Utc::now(), &shipped()));
+        let inc = actor(&dir, "inc1").await;
+        repo.incidents.lock().unwrap().clear();
+        assert_eq!(
+            inc.send(GetIncident).await.unwrap().unwrap_err(),
+            IncidentError::NotFound
+        );
+        assert_eq!(
+            inc.send(transition(IncidentState::Acknowledged, None, None))
+                .await
+                .unwrap()
+                .unwrap_err(),
+            IncidentError::NotFound
+        );
+        // An SLA event for an incident that is gone is dropped without a panic.
+        dir.send(SlaFired {
+            incident_id: "nope".into(),
+            tenant: "t".into(),
+            event: crate::incident::SlaEvent::AckBreached,
+            due_at: Utc::now(),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+        let o = observe(&dir).await;
+        assert_eq!(o["sla_events_fired"], 1);
+        assert!(repo.kinds().is_empty());
+        assert!(inc.connected(), "no restart was needed");
+    }
+
+    #[actix_rt::test]
+    async fn an_incident_resolved_before_its_warning_never_fires() {
+        tokio::time::pause();
+        let created = t("2026-01-01T10:00:00Z");
+        let repo = Arc::new(MemRepo::default());
+        let inc = new_incident("inc1", created, &hour_policy());
+        repo.insert(inc.clone());
+        let start = tokio::time::Instant::now();
+        let dir = IncidentDirectory::new(
+            repo.clone(),
+            Arc::new(TokioClock::new(created)),
+            INCIDENT_IDLE,
+        )
+        .start();
+        dir.send(ArmTimers {
+            incidents: vec![("inc1".into(), "t".into(), inc.sla.clone())],
+        })
+        .await
+        .unwrap();
+        run_until(start, mins(10), &dir).await;
+        actor(&dir, "inc1")
+            .await
+            .send(transition(
+                IncidentState::Resolved,
+                Some(Resolution::FalsePositive),
+                Some("scanner"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(observe(&dir).await["timers"], 0);
+        run_until(start, mins(7 * 24 * 60), &dir).await;
+        assert_eq!(repo.kinds(), ["incident.updated"]);
+        assert_eq!(
+            observe(&dir).await["sla_events_fired"],
+            0,
+            "the timer ended"
+        );
+        let i = repo.get("inc1");
+        assert_eq!((i.priority, i.assignee), (Priority::P2, None));
+    }
+
+    #[actix_rt::test]
+    async fn an_event_arriving_after_its_clock_stopped_is_ignored() {
+        let repo = Arc::new(MemRepo::default());
+        repo.insert(new_incident("inc1", Utc::now(), &shipped()));
+        let dir =
+            IncidentDirectory::new(repo.clone(), Arc::new(SystemClock), INCIDENT_IDLE).start();
+        actor(&dir, "inc1")
+            .await
+            .send(transition(IncidentState::Acknowledged, None, None))
+            .await
+            .unwrap()
+            .unwrap();
+        // Sent by the timer just before the acknowledgement reached it.
+        dir.send(SlaFired {
+            incident_id: "inc1".into(),
+            tenant: "t".into(),
+            event: SlaEvent::AckBreached,
+            due_at: Utc::now(),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+        run_settled(&dir).await;
+        assert_eq!(repo.kinds(), ["incident.updated"]);
+        assert_eq!(repo.get("inc1").assignee, None);
+        // The resolve clock still runs: its events are recorded.
+        dir.send(SlaFired {
+            incident_id: "inc1".into(),
+            tenant: "t".into(),
+            event: SlaEvent::ResolveBreached,
+            due_at: Utc::now(),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+        run_settled(&dir).await;
+        assert_eq!(repo.kinds(), ["incident.updated", "sla.breached"]);
+        assert_eq!(repo.get("inc1").assignee.as_deref(), Some("oncall"));
+    }
+
+    async fn run_settled(dir: &Addr<IncidentDirectory>) {
+        for _ in 0..3 {
+            observe(dir).await;
+            let a = actor(dir, "inc1").await;
+            let _ = a.send(Observe).await;
+        }
+    }
+
+    /// Known bug (reported, not fixed here): an idle actor asks the directory to forget
+    /// it but never stops — its `run_interval` keeps it alive — and its repeated notices
+    /// evict the actor activated after it, so two actors serve one incident.
+    #[ignore = "bug: passivated incident actors never stop"]
+    #[actix_rt::test]
+    async fn a_passivated_actor_ends() {
+        let repo = Arc::new(MemRepo::default());
+        repo.insert(new_incident("inc1", Utc::now(), &shipped()));
+        let idle = Duration::from_millis(40);
+        let dir = IncidentDirectory::new(repo.clone(), Arc::new(SystemClock), idle).start();
+        let old = actor(&dir, "inc1").await.downgrade();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            observe(&dir).await["active"],
+            0,
+            "forgotten by the directory"
+        );
+        assert!(old.upgrade().is_none(), "the idle actor ended");
     }
 }
