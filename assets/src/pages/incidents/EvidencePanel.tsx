@@ -1,5 +1,5 @@
 import { useRef, useState } from 'react';
-import { Box, Button, LinearProgress, Link, Stack, Table, TableBody, TableCell, TableHead, TableRow, TextField, Typography } from '@mui/material';
+import { Box, Button, LinearProgress, Link, Stack, TextField, Typography } from '@mui/material';
 import UploadFile from '@mui/icons-material/UploadFile';
 import { api } from '../../api/client';
 import type { Evidence } from '../../api/types';
@@ -62,35 +62,22 @@ export function EvidencePanel({ incidentId, evidence, writable, onUploaded }: Pr
       {evidence.length === 0 ? (
         <Typography color="text.secondary">No evidence</Typography>
       ) : (
-        <Box sx={{ overflowX: 'auto' }}>
-          <Table size="small" aria-label="Evidence">
-            <TableHead>
-              <TableRow>
-                <TableCell>File</TableCell>
-                <TableCell>Size</TableCell>
-                <TableCell>SHA-256</TableCell>
-                <TableCell>Uploaded</TableCell>
-              </TableRow>
-            </TableHead>
-            <TableBody>
-              {evidence.map((e) => (
-                <TableRow key={e.id} data-testid="evidence-row">
-                  <TableCell>
-                    <Link component="button" onClick={() => void download(e)} aria-label={`Download ${e.filename}`}>
-                      {e.filename}
-                    </Link>
-                  </TableCell>
-                  <TableCell>{formatBytes(e.size)}</TableCell>
-                  <TableCell sx={{ fontFamily: 'monospace', fontSize: 12, wordBreak: 'break-all' }} data-testid="evidence-sha256">
-                    {e.sha256}
-                  </TableCell>
-                  <TableCell>
-                    {e.uploaded_by ?? ''} {absoluteTime(e.uploaded_at)}
-                  </TableCell>
-                </TableRow>
-              ))}
-            </TableBody>
-          </Table>
+        <Box component="ul" sx={{ listStyle: 'none', m: 0, p: 0 }} aria-label="Evidence">
+          {evidence.map((e) => (
+            <Box component="li" key={e.id} data-testid="evidence-row" sx={{ py: 1, borderBottom: 1, borderColor: 'divider' }}>
+              <Stack direction="row" gap={1} alignItems="baseline" flexWrap="wrap">
+                <Link component="button" onClick={() => void download(e)} aria-label={`Download ${e.filename}`}>
+                  {e.filename}
+                </Link>
+                <Typography variant="body2" color="text.secondary">
+                  {formatBytes(e.size)} · {e.uploaded_by ?? ''} · {absoluteTime(e.uploaded_at)}
+                </Typography>
+              </Stack>
+              <Typography variant="body2" sx={{ fontFamily: 'monospace', fontSize: 12, wordBreak: 'break-all' }}>
+                SHA-256 <span data-testid="evidence-sha256">{e.sha256}</span>
+              </Typography>
+            </Box>
+          ))}
         </Box>
       )}
       {writable && (

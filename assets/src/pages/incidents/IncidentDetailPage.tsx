@@ -80,6 +80,14 @@ export default function IncidentDetailPage() {
     void loadEvidence();
   }, [loadIncident, loadTimeline, loadObservables, loadTasks, loadEvidence]);
 
+  useEffect(() => {
+    const t = setInterval(() => {
+      void loadIncident();
+      void loadTimeline();
+    }, 30_000);
+    return () => clearInterval(t);
+  }, [loadIncident, loadTimeline]);
+
   useLiveFrames((f: LiveFrame) => {
     if (!f.type.startsWith('incident.') && !f.type.startsWith('sla.')) return;
     const d = (f.data ?? {}) as { id?: string; incident?: string; incident_id?: string };

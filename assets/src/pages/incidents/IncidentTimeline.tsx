@@ -2,13 +2,23 @@ import { Box, Stack, Typography } from '@mui/material';
 import type { TimelineEntry } from '../../api/types';
 import { absoluteTime, label } from '../../format';
 
+/** A value as one readable line: objects as `key: value` pairs, nulls left out. */
+function show(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return v.map(show).filter(Boolean).join(', ');
+  return Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== null && x !== undefined && x !== '')
+    .map(([k, x]) => `${k.replace(/_/g, ' ')}: ${typeof x === 'object' ? JSON.stringify(x) : String(x)}`)
+    .join(' · ');
+}
+
 function describe(e: TimelineEntry): string {
-  const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
-  if (e.before !== undefined || e.after !== undefined) {
-    return `${e.before !== undefined ? show(e.before) : '—'} → ${e.after !== undefined ? show(e.after) : '—'}`;
-  }
-  if (e.detail !== undefined && e.detail !== null) return show(e.detail);
-  return '';
+  const before = show(e.before);
+  const after = show(e.after);
+  const detail = show(e.detail);
+  const change = before && after ? `${before} → ${after}` : after || before;
+  return [change, detail && detail !== change ? detail : ''].filter(Boolean).join(' — ');
 }
 
 /** What happened to the incident, oldest first. */

@@ -31,8 +31,11 @@ export function useIncidents(tenant: string | null, q: string, severity: string[
     }
   }, [key]);
 
+  // Live frames keep the board current; a slow poll covers whatever the feed does not carry.
   useEffect(() => {
     void load();
+    const t = setInterval(() => void load(), 30_000);
+    return () => clearInterval(t);
   }, [load]);
 
   useLiveFrames((f: LiveFrame) => {
