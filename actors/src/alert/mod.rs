@@ -33,6 +33,7 @@ pub struct AlertActor {
     restarts: u32,
     handled: u64,
     fault: Option<InjectFault>,
+    passivating: bool,
 }
 
 impl AlertActor {
@@ -52,6 +53,7 @@ impl AlertActor {
             restarts: 0,
             handled: 0,
             fault: None,
+            passivating: false,
         }
     }
 
@@ -75,6 +77,7 @@ impl AlertActor {
         f: impl FnOnce(&mut Alert) -> Result<bool, AlertError>,
     ) -> AlertReply {
         self.last_command = std::time::Instant::now();
+        self.passivating = false;
         self.handled += 1;
         if self.state.is_none() {
             self.load()?;
@@ -123,13 +126,23 @@ impl Actor for AlertActor {
             tracing::debug!(alert_id = %self.id, error = %e, "alert actor started without state");
         }
         let every = (self.idle_for / 4).max(Duration::from_millis(10));
-        ctx.run_interval(every, |act, _| {
+        ctx.run_interval(every, |act, ctx| {
             let closed = act.state.as_ref().is_some_and(|a| !a.status.is_open());
             let idle = act.last_command.elapsed() >= act.idle_for;
             if (idle || (closed && act.last_command.elapsed() >= act.idle_for / 8))
                 && let Some(dir) = &act.directory
             {
-                dir.do_send(Passivate { id: act.id.clone() });
+                // Asked once: each request carries an address, which itself keeps the
+                // actor alive until the directory has read it.
+                if !std::mem::replace(&mut act.passivating, true) {
+                    dir.do_send(Passivate {
+                        id: act.id.clone(),
+                        addr: ctx.address(),
+                    });
+                }
+                // Stopping lets actix end the actor once the directory drops its
+                // address; until then the supervisor restarts it and it asks again.
+                ctx.stop();
             }
         });
     }
@@ -239,6 +252,9 @@ impl Handler<Observe> for AlertActor {
 #[rtype(result = "()")]
 pub struct Passivate {
     pub id: String,
+    /// The actor asking: the directory forgets only this one, never a successor
+    /// activated for the same alert in the meantime.
+    pub addr: Addr<AlertActor>,
 }
 
 /// Returns the address of an alert's actor, activating it from the store when needed;
@@ -300,7 +316,8 @@ impl Handler<GetAlertActor> for AlertDirectory {
 impl Handler<Passivate> for AlertDirectory {
     type Result = ();
     fn handle(&mut self, msg: Passivate, _: &mut Context<Self>) {
-        if self.active.remove(&msg.id).is_some() {
+        if self.active.get(&msg.id) == Some(&msg.addr) {
+            self.active.remove(&msg.id);
             self.passivations += 1;
         }
     }
@@ -424,14 +441,16 @@ mod tests {
     async fn a_stopped_actor_is_restarted_with_state_reloaded_from_the_store() {
         let (repo, _dir, actor) = setup().await;
         actor.send(ack()).await.unwrap().unwrap();
+        // Changed behind the actor's back: its cached state is now stale, and only a
+        // restart that reads the store sees the change.
+        let mut stored = repo.load("a1").unwrap().unwrap();
+        stored.assignee = Some("bob".into());
+        repo.insert(stored);
+        assert_eq!(actor.send(GetAlert).await.unwrap().unwrap().assignee, None);
         assert_eq!(
             actor.send(InjectFault::Stop).await.unwrap(),
             Err(AlertError::Crashed)
         );
-        // Changed behind the actor's back: the restarted actor must read the store.
-        let mut stored = repo.load("a1").unwrap().unwrap();
-        stored.assignee = Some("bob".into());
-        repo.insert(stored);
         let a = actor.send(GetAlert).await.unwrap().unwrap();
         assert_eq!(a.assignee.as_deref(), Some("bob"));
         assert_eq!(a.status, AlertStatus::Acknowledged);
