@@ -163,12 +163,20 @@ test('theme toggle persists; layout works at tablet width', async () => {
     await page.reload();
     await waitForShell(page);
     assert.equal(await page.evaluate(() => localStorage.getItem('corerecon.theme')), 'dark');
-    // No horizontal page overflow at tablet width.
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `page overflows horizontally by ${overflow}px at 800px`);
-    await page.getByRole('link', { name: 'Alerts' }).click();
-    await page.getByRole('heading', { name: /^Alerts/ }).waitFor();
-    await screenshot(page, 'alerts-tablet-dark');
+    // No horizontal page overflow at tablet width, on any main page.
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    for (const [link, heading, shot] of [
+      ['Overview', /^Overview/, 'overview-tablet-dark'],
+      ['Alerts', /^Alerts/, 'alerts-tablet-dark'],
+      ['Incidents', /^Incidents/, 'incidents-tablet-dark'],
+      ['Settings', /^Settings/, 'settings-tablet-dark'],
+    ]) {
+      await page.getByRole('link', { name: link }).click();
+      await page.getByRole('heading', { name: heading }).waitFor();
+      const px = await overflow();
+      assert.ok(px <= 0, `${link} overflows horizontally by ${px}px at 800px`);
+      await screenshot(page, shot);
+    }
     assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
   } finally {
     await context.close();

@@ -2,12 +2,17 @@ import { useState, type ReactNode } from 'react';
 import {
   AppBar,
   Box,
+  Button,
   ButtonBase,
+  Dialog,
+  DialogContent,
+  DialogTitle,
   Divider,
   IconButton,
   ListItemIcon,
   Menu,
   MenuItem,
+  Snackbar,
   Toolbar,
   Tooltip,
   Typography,
@@ -20,6 +25,7 @@ import DarkModeOutlined from '@mui/icons-material/DarkModeOutlined';
 import LightModeOutlined from '@mui/icons-material/LightModeOutlined';
 import AccountCircleOutlined from '@mui/icons-material/AccountCircleOutlined';
 import Logout from '@mui/icons-material/Logout';
+import Password from '@mui/icons-material/Password';
 import Security from '@mui/icons-material/Security';
 import { NavLink, useLocation } from 'react-router-dom';
 import { useAuth, useMe } from '../state/auth';
@@ -27,6 +33,7 @@ import { useThemeMode } from '../state/themeMode';
 import { ConnectionIndicator } from './ConnectionIndicator';
 import { TenantSwitcher } from './TenantSwitcher';
 import { LiveToasts } from './LiveToasts';
+import { ChangePasswordForm } from './ChangePasswordForm';
 
 const RAIL_WIDTH = 88;
 
@@ -106,6 +113,8 @@ function UserMenu() {
   const me = useMe();
   const { logout } = useAuth();
   const [anchor, setAnchor] = useState<HTMLElement | null>(null);
+  const [changing, setChanging] = useState(false);
+  const [changed, setChanged] = useState(false);
   return (
     <>
       <Tooltip title={`${me.username} (${me.role})`}>
@@ -122,6 +131,17 @@ function UserMenu() {
         <MenuItem
           onClick={() => {
             setAnchor(null);
+            setChanging(true);
+          }}
+        >
+          <ListItemIcon>
+            <Password fontSize="small" />
+          </ListItemIcon>
+          Change password
+        </MenuItem>
+        <MenuItem
+          onClick={() => {
+            setAnchor(null);
             void logout();
           }}
         >
@@ -131,6 +151,21 @@ function UserMenu() {
           Sign out
         </MenuItem>
       </Menu>
+      <Dialog open={changing} onClose={() => setChanging(false)} aria-labelledby="change-password-title" fullWidth maxWidth="xs">
+        <DialogTitle id="change-password-title">Change password</DialogTitle>
+        <DialogContent>
+          <Box sx={{ pt: 1 }}>
+            <ChangePasswordForm
+              onDone={() => {
+                setChanging(false);
+                setChanged(true);
+              }}
+              secondary={<Button onClick={() => setChanging(false)}>Cancel</Button>}
+            />
+          </Box>
+        </DialogContent>
+      </Dialog>
+      <Snackbar open={changed} autoHideDuration={4000} onClose={() => setChanged(false)} message="Password changed" />
     </>
   );
 }

@@ -9,9 +9,13 @@ export interface TriageKeys {
   focusSearch: () => void;
 }
 
+const NOT_TEXT = new Set(['checkbox', 'radio', 'button', 'submit', 'reset', 'file', 'range', 'color']);
+
+/** Whether a key press is text being typed (a row's checkbox having focus is not). */
 function typingInto(el: EventTarget | null): boolean {
   if (!(el instanceof HTMLElement)) return false;
-  return el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName) || el.getAttribute('role') === 'combobox';
+  if (el instanceof HTMLInputElement) return !NOT_TEXT.has(el.type);
+  return el.isContentEditable || ['TEXTAREA', 'SELECT'].includes(el.tagName) || el.getAttribute('role') === 'combobox';
 }
 
 /** j/k move, x selects, a acknowledges, Enter opens, / searches — never while typing or in a dialog. */
