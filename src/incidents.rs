@@ -114,6 +114,17 @@ impl IncidentRepo for SledIncidentRepo {
             b.change(&incident.tenant, "incident.updated", &incident.id, None);
         }
         self.store.commit(b)?;
+        if change.starts_with("sla.") {
+            // An SLA event comes from a timer, not a request: nobody else waits for its
+            // flush, and the WebSocket feed (which follows the durable sequence) would
+            // hold its frames until some unrelated write synced the store.
+            let store = self.store.clone();
+            actix_web::rt::spawn(async move {
+                if let Err(e) = store.sync().await {
+                    tracing::error!(error = %e, "flushing an SLA event");
+                }
+            });
+        }
         self.kpis
             .incidents
             .lock()
