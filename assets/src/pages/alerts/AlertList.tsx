@@ -9,9 +9,12 @@ import { label, relativeTime } from '../../format';
 
 const ROW_HEIGHT = 60;
 
-// Rows are plain elements with class-based styles (one emotion class per variant, cached),
-// not MUI components: at 100k alerts a fast scroll mounts dozens of rows a frame.
-const Row = styled('div')(({ theme }) => ({
+// Rows are plain elements styled from their list (one emotion class computed per list
+// render, not per row): at 100k alerts a fast scroll mounts dozens of rows a frame.
+const RowList = styled('div')(({ theme }) => ({
+  position: 'relative',
+  width: '100%',
+  '& > .alert-row': {
   position: 'absolute',
   top: 0,
   left: 0,
@@ -76,6 +79,7 @@ const Row = styled('div')(({ theme }) => ({
   },
   '& .assignee': { width: 100, [theme.breakpoints.down('md')]: { display: 'none' } },
   '& .when': { width: 84, textAlign: 'right' },
+  },
 }));
 
 interface RowProps {
@@ -94,7 +98,8 @@ interface RowProps {
 const AlertRow = memo(function AlertRow({ alert: a, index, total, active, selected, showTenant, href, offset, onToggle, onActivate }: RowProps) {
   const sev = SEVERITY_COLORS[a.severity] ?? SEVERITY_COLORS.info;
   return (
-    <Row
+    <div
+      className="alert-row"
       role="listitem"
       aria-posinset={index + 1}
       aria-setsize={total}
@@ -129,7 +134,7 @@ const AlertRow = memo(function AlertRow({ alert: a, index, total, active, select
       </span>
       <span className="muted assignee">{a.assignee ?? 'Unassigned'}</span>
       <span className="muted when">{relativeTime(a.last_seen ?? a.created_at)}</span>
-    </Row>
+    </div>
   );
 });
 
@@ -176,7 +181,7 @@ export function AlertList({ alerts, activeIndex, selected, showTenant, hrefFor, 
           <Typography color="text.secondary">No alerts match these filters</Typography>
         </Stack>
       ) : (
-        <Box role="list" aria-label="Alerts" sx={{ height: virtualizer.getTotalSize(), position: 'relative', width: '100%' }}>
+        <RowList role="list" aria-label="Alerts" style={{ height: virtualizer.getTotalSize() }}>
           {rows.map((v) => {
             const a = alerts[v.index];
             return (
@@ -195,7 +200,7 @@ export function AlertList({ alerts, activeIndex, selected, showTenant, hrefFor, 
                 />
             );
           })}
-        </Box>
+        </RowList>
       )}
     </Box>
   );
