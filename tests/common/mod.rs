@@ -691,3 +691,21 @@ impl WsClient {
         let _ = self.framed.send(awc::ws::Message::Close(None)).await;
     }
 }
+
+// ---- Helpers for the incidents suite ----
+
+/// The harness's HTTP client (optionally bound to another loopback address), for tests
+/// that stream request or response bodies themselves.
+pub fn http_client(local: Option<&str>) -> awc::Client {
+    client(local.map(|ip| ip.parse().expect("an IP address")))
+}
+
+/// A field of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`, ...).
+pub fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+        let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    })
+}

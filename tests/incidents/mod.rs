@@ -638,3 +638,439 @@ async fn raising_the_severity_recomputes_deadlines_from_creation_and_may_breach_
     );
     ws.close().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. Evidence and its chain of custody
+// ---------------------------------------------------------------------------------------
+
+const BOUNDARY: &str = "corerecon-test-boundary-7f3a9c";
+const MULTIPART: &str = "multipart/form-data; boundary=corerecon-test-boundary-7f3a9c";
+
+fn multipart_head(filename: &str, reason: Option<&str>) -> Vec<u8> {
+    let mut h = String::new();
+    if let Some(r) = reason {
+        h.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"reason\"\r\n\r\n{r}\r\n"
+        ));
+    }
+    h.push_str(&format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ));
+    h.into_bytes()
+}
+
+fn multipart_tail() -> Vec<u8> {
+    format!("\r\n--{BOUNDARY}--\r\n").into_bytes()
+}
+
+fn multipart_body(filename: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = multipart_head(filename, None);
+    b.extend_from_slice(data);
+    b.extend_from_slice(&multipart_tail());
+    b
+}
+
+/// Uploads a small in-memory file as evidence.
+async fn upload_small(api: &Api, token: &str, incident: &str, name: &str, data: &[u8]) -> Response {
+    let auth = format!("Bearer {token}");
+    api.send(
+        Method::POST,
+        &format!("/api/v1/incidents/{incident}/evidence"),
+        &[("authorization", &auth), ("content-type", MULTIPART)],
+        Some(multipart_body(name, data)),
+    )
+    .await
+}
+
+/// Writes `size` pseudo-random bytes to `path` a megabyte at a time; returns the SHA-256.
+fn write_random_file(path: &std::path::Path, size: usize) -> String {
+    use sha2::Digest;
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut h = sha2::Sha256::new();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for w in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w.copy_from_slice(&x.to_le_bytes()[..w.len()]);
+        }
+        let n = left.min(buf.len());
+        h.update(&buf[..n]);
+        f.write_all(&buf[..n]).unwrap();
+        left -= n;
+    }
+    f.flush().unwrap();
+    hex::encode(h.finalize())
+}
+
+/// Streams a file from disk as the `file` part of a multipart upload.
+async fn upload_streamed(
+    base: &str,
+    token: &str,
+    incident: &str,
+    path: &std::path::Path,
+    reason: &str,
+) -> (u16, Value) {
+    use futures_util::StreamExt;
+    let file = tokio::fs::File::open(path).await.unwrap();
+    let chunks = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let head = bytes::Bytes::from(multipart_head("disk.img", Some(reason)));
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+        .chain(chunks)
+        .chain(futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(multipart_tail()))
+        }));
+    let mut res = http_client(None)
+        .post(format!("{base}/api/v1/incidents/{incident}/evidence"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .insert_header(("content-type", MULTIPART))
+        .send_stream(body)
+        .await
+        .expect("upload");
+    let body = res.body().limit(1 << 20).await.expect("upload answer");
+    (
+        res.status().as_u16(),
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+/// Downloads evidence from `ip`, hashing the body as it streams; returns the status,
+/// the SHA-256 and size of the body, and the body itself when it is small.
+async fn download_hashed(
+    base: &str,
+    token: &str,
+    path: &str,
+    ip: &str,
+) -> (u16, String, u64, Vec<u8>) {
+    use futures_util::StreamExt;
+    use sha2::Digest;
+    let mut res = http_client(Some(ip))
+        .get(format!("{base}{path}"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .expect("download");
+    let mut h = sha2::Sha256::new();
+    let (mut size, mut small) = (0u64, Vec::new());
+    while let Some(chunk) = res.next().await {
+        let chunk = chunk.expect("download body");
+        h.update(&chunk);
+        size += chunk.len() as u64;
+        if small.len() < 64 * 1024 {
+            small.extend_from_slice(&chunk);
+        }
+    }
+    (
+        res.status().as_u16(),
+        hex::encode(h.finalize()),
+        size,
+        small,
+    )
+}
+
+/// Samples the child's VmRSS every few milliseconds until stopped; returns the maximum.
+struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut max = 0;
+            while !s.load(std::sync::atomic::Ordering::Acquire) {
+                max = max.max(proc_status_bytes(pid, "VmRSS").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            max.max(proc_status_bytes(pid, "VmRSS").unwrap_or(0))
+        });
+        RssSampler { stop, thread }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.join().unwrap()
+    }
+}
+
+fn flip_byte(path: &std::path::Path, at: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut b = [0u8; 1];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&[b[0] ^ 0x01]).unwrap();
+    f.sync_all().unwrap();
+}
+
+const MB: f64 = 1024.0 * 1024.0;
+
+#[actix_web::test]
+async fn evidence_streams_200_mb_keeps_custody_and_refuses_a_tampered_file() {
+    let server = Server::start();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    let eve = api.user(&admin, "eve", "analyst", None).await;
+    let inc = create(
+        &api,
+        &eve,
+        json!({"title": "Disk image", "severity": "high"}),
+    )
+    .await;
+    let id = str_of(&inc["id"]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("disk.img");
+    let size: usize = 200 * 1024 * 1024;
+    let sha = write_random_file(&src, size);
+
+    let pid = server.child.as_ref().unwrap().id();
+    let rss_before = proc_status_bytes(pid, "VmRSS").expect("VmRSS");
+    // Reset the peak (VmHWM) so it covers the upload only, where the kernel allows it.
+    let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let sampler = RssSampler::start(pid);
+    let (status, rec) =
+        upload_streamed(&server.base, &eve, &id, &src, "imaged at the client's site").await;
+    let sampled_peak = sampler.stop();
+    let rss_after = proc_status_bytes(pid, "VmRSS").expect("VmRSS");
+    let hwm = proc_status_bytes(pid, "VmHWM").unwrap_or(0);
+    assert_eq!(status, 201, "upload: {rec}");
+    let growth = |b: u64| (b as f64 - rss_before as f64) / MB;
+    println!(
+        "evidence upload of 200 MiB: RSS {:.1} MiB before, {:.1} MiB after ({:+.1} MiB), sampled peak {:+.1} MiB{}",
+        rss_before as f64 / MB,
+        rss_after as f64 / MB,
+        growth(rss_after),
+        growth(sampled_peak),
+        if hwm_reset {
+            format!(", VmHWM peak {:+.1} MiB", growth(hwm))
+        } else {
+            String::new()
+        }
+    );
+    assert!(
+        growth(rss_after) < 50.0,
+        "RSS grew by {:.1} MiB",
+        growth(rss_after)
+    );
+    assert!(
+        growth(sampled_peak) < 50.0,
+        "RSS peaked {:.1} MiB above the start",
+        growth(sampled_peak)
+    );
+    if hwm_reset {
+        assert!(
+            growth(hwm) < 50.0,
+            "VmHWM {:.1} MiB above the start",
+            growth(hwm)
+        );
+    }
+    assert_eq!(rec["sha256"], sha.as_str(), "{rec}");
+    assert_eq!(rec["size"], size as u64);
+    assert_eq!(rec["filename"], "disk.img");
+    assert_eq!(rec["reason"], "imaged at the client's site");
+    let eid = str_of(&rec["id"]);
+    let stored = server.data_dir.join("evidence").join(&eid);
+    assert_eq!(std::fs::metadata(&stored).unwrap().len(), size as u64);
+    let list = api
+        .get(&format!("/api/v1/incidents/{id}/evidence"), &eve)
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+
+    // A clean download: the exact bytes, streamed, and a custody entry naming the caller and IP.
+    let dl = format!("/api/v1/incidents/{id}/evidence/{eid}?reason=court%20copy");
+    let rss0 = proc_status_bytes(pid, "VmRSS").unwrap();
+    let sampler = RssSampler::start(pid);
+    let (st, got_sha, got_size, _) = download_hashed(&server.base, &eve, &dl, "127.0.0.2").await;
+    let dl_peak = sampler.stop();
+    println!(
+        "evidence download of 200 MiB: sampled RSS peak {:+.1} MiB",
+        (dl_peak as f64 - rss0 as f64) / MB
+    );
+    assert_eq!(st, 200);
+    assert_eq!(got_size, size as u64);
+    assert_eq!(got_sha, sha, "the download differs from the upload");
+
+    // Tamper with the stored file: one bit of one byte.
+    flip_byte(&stored, (size / 2) as u64);
+    let r = api.get(&dl, &eve).await;
+    assert_problem(&r, 409, "evidence.integrity_failed", "tampered download");
+    assert!(r.body.len() < 64 * 1024, "the refusal carries no file");
+    let tl = timeline(&api, &eve, &id).await;
+    assert_eq!(entries(&tl, "evidence_uploaded").len(), 1, "{tl:?}");
+    let failed = entries(&tl, "evidence_integrity_failed");
+    assert_eq!(failed.len(), 1, "{tl:?}");
+    assert_eq!(failed[0]["after"]["evidence_id"], eid.as_str());
+    assert_eq!(failed[0]["after"]["expected_sha256"], sha.as_str());
+
+    let custody = api
+        .get(&format!("/api/v1/incidents/{id}/custody"), &eve)
+        .await;
+    assert_eq!(custody.status, 200, "{:?}", custody.json());
+    let c = custody.json();
+    assert_eq!(c["valid"], true, "{c}");
+    let items = c["items"].as_array().unwrap();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["upload", "download", "verify_failed"], "{c}");
+    for (i, e) in items.iter().enumerate() {
+        assert_eq!(e["evidence_id"], eid.as_str());
+        assert_eq!(e["actor"], "eve", "{e}");
+        assert_eq!(e["seq"], i as u64 + 1);
+        if i > 0 {
+            assert_eq!(
+                e["prev_hash"],
+                items[i - 1]["hash"],
+                "the chain is not linked"
+            );
+        }
+    }
+    assert_eq!(items[0]["reason"], "imaged at the client's site");
+    assert_eq!(items[1]["ip"], "127.0.0.2", "{}", items[1]);
+    assert_eq!(items[1]["reason"], "court copy");
+    assert_eq!(items[2]["ip"], "127.0.0.1");
+
+    // Export refuses altered evidence rather than sign it.
+    let out = tmp.path().join("tampered.bundle");
+    let o = server.cli(
+        &["evidence", "export", &id, "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        !o.status.success(),
+        "exported altered evidence: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    drop(src);
+}
+
+#[actix_web::test]
+async fn an_evidence_bundle_verifies_offline_and_any_flipped_byte_fails_it() {
+    let server = Server::start();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    let inc = create(
+        &api,
+        &admin,
+        json!({"title": "Phish kit", "severity": "medium"}),
+    )
+    .await;
+    let id = str_of(&inc["id"]);
+    let mut files = Vec::new();
+    for (name, n) in [("mail.eml", 20_000usize), ("kit.zip", 150_000)] {
+        let data: Vec<u8> = (0..n).map(|i| (i * 31 % 251) as u8).collect();
+        let r = upload_small(&api, &admin, &id, name, &data).await;
+        assert_eq!(r.status, 201, "{:?}", r.json());
+        files.push(data);
+    }
+    // A clean download of the small file returns the exact bytes.
+    let eid = {
+        let list = api
+            .get(&format!("/api/v1/incidents/{id}/evidence"), &admin)
+            .await
+            .json();
+        let items = list["items"].as_array().unwrap().clone();
+        str_of(&items.iter().find(|e| e["filename"] == "mail.eml").unwrap()["id"])
+    };
+    let r = api
+        .get(&format!("/api/v1/incidents/{id}/evidence/{eid}"), &admin)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, files[0]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("case.bundle");
+    let o = server.cli(
+        &["evidence", "export", &id, "--out", bundle.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        o.status.success(),
+        "export: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = server.cli(&["evidence", "verify", bundle.to_str().unwrap()], None);
+    assert!(
+        o.status.success(),
+        "verify: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The export itself is on the custody chain, which still verifies.
+    let c = api
+        .get(&format!("/api/v1/incidents/{id}/custody"), &admin)
+        .await
+        .json();
+    assert_eq!(c["valid"], true, "{c}");
+    let exports = c["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "export")
+        .count();
+    assert_eq!(exports, 2, "{c}");
+
+    // One flipped byte anywhere — in the signed manifest, in a file — fails verification.
+    let len = std::fs::metadata(&bundle).unwrap().len();
+    // In the manifest: a letter of the tenant's name, so it still parses and only the
+    // signature can tell.
+    let raw = std::fs::read(&bundle).unwrap();
+    let needle = b"\"tenant\":\"default\"";
+    let in_manifest = raw
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the manifest names the tenant") as u64
+        + 11;
+    for (what, at) in [
+        ("manifest", in_manifest),
+        ("first file", len - 150_000 - 10),
+        ("last byte", len - 1),
+    ] {
+        let copy = tmp.path().join(format!("flipped-{at}.bundle"));
+        std::fs::copy(&bundle, &copy).unwrap();
+        flip_byte(&copy, at);
+        let o = server.cli(&["evidence", "verify", copy.to_str().unwrap()], None);
+        println!(
+            "bundle with a flipped byte in the {what}: exit {:?}, {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+        assert!(
+            !o.status.success(),
+            "a bundle altered in the {what} verified"
+        );
+        if what == "manifest" {
+            let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+            assert!(
+                err.contains("signature"),
+                "not caught by the signature: {err}"
+            );
+        }
+    }
+}
