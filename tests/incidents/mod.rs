@@ -1074,3 +1074,364 @@ async fn an_evidence_bundle_verifies_offline_and_any_flipped_byte_fails_it() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// 6. Tenancy over the incident routes
+// ---------------------------------------------------------------------------------------
+
+enum Body {
+    None,
+    Json(Value),
+    Multipart,
+}
+
+struct Row {
+    method: Method,
+    path: String,
+    body: Body,
+    /// What tenant A's user gets.
+    refused: u16,
+    /// Who shows the request is right (B's user or the MSP admin), and what they get.
+    control: (&'static str, u16),
+}
+
+fn row(
+    method: Method,
+    path: String,
+    body: Body,
+    refused: u16,
+    control: (&'static str, u16),
+) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        refused,
+        control,
+    }
+}
+
+async fn send_row(api: &Api, token: &str, r: &Row) -> Response {
+    match &r.body {
+        Body::None => api.call(r.method.clone(), &r.path, Some(token), None).await,
+        Body::Json(v) => {
+            api.call(r.method.clone(), &r.path, Some(token), Some(v.clone()))
+                .await
+        }
+        Body::Multipart => {
+            let auth = format!("Bearer {token}");
+            api.send(
+                r.method.clone(),
+                &r.path,
+                &[("authorization", &auth), ("content-type", MULTIPART)],
+                Some(multipart_body("note.txt", b"tenant b's evidence")),
+            )
+            .await
+        }
+    }
+}
+
+/// Everything a route of the table could change about an incident.
+async fn snapshot(api: &Api, admin: &str, id: &str) -> Value {
+    let mut v = json!({"incident": incident(api, admin, id).await});
+    for part in ["timeline", "observables", "tasks", "evidence", "custody"] {
+        let r = api
+            .get(&format!("/api/v1/incidents/{id}/{part}"), admin)
+            .await;
+        assert_eq!(r.status, 200, "{part}: {:?}", r.json());
+        v[part] = r.json();
+    }
+    v
+}
+
+async fn list_ids(api: &Api, token: &str, query: &str) -> (u16, HashSet<String>) {
+    let r = api.get(&format!("/api/v1/incidents?{query}"), token).await;
+    let ids = r.json()["items"]
+        .as_array()
+        .map(|a| a.iter().map(|i| str_of(&i["id"])).collect())
+        .unwrap_or_default();
+    (r.status, ids)
+}
+
+#[actix_web::test]
+async fn a_user_of_tenant_a_cannot_reach_any_incident_route_of_tenant_b() {
+    let server = Server::start();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    api.tenant(&admin, "ta").await;
+    api.tenant(&admin, "tb").await;
+    let ua = api.user(&admin, "ua", "analyst", Some("ta")).await;
+    let ub = api.user(&admin, "ub", "analyst", Some("tb")).await;
+
+    let a = str_of(
+        &create(
+            &api,
+            &admin,
+            json!({"title": "Alpha case", "severity": "high", "tenant": "ta"}),
+        )
+        .await["id"],
+    );
+    let b = str_of(
+        &create(
+            &api,
+            &admin,
+            json!({"title": "Bravo zebracase", "severity": "high", "tenant": "tb"}),
+        )
+        .await["id"],
+    );
+    let b2 = str_of(
+        &create(
+            &api,
+            &admin,
+            json!({"title": "Bravo second", "severity": "low", "tenant": "tb"}),
+        )
+        .await["id"],
+    );
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{b}/observables"),
+            &admin,
+            json!({"type": "ip", "value": "203.0.113.50"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{b}/tasks"),
+            &admin,
+            json!({"title": "Call the client"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let tid = str_of(&r.json()["id"]);
+    let r = upload_small(&api, &admin, &b, "b.log", b"tenant b's log").await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let eid = str_of(&r.json()["id"]);
+    let tok_a = api.ingest_token(&admin, "ta", "generic", None).await;
+    let tok_b = api.ingest_token(&admin, "tb", "generic", None).await;
+    let a_alert = post_alerts(
+        &api,
+        &tok_a,
+        &alert_json("A's alert", json!({"host": "a-host"})),
+    )
+    .await[0]
+        .clone();
+    let b_alert = post_alerts(
+        &api,
+        &tok_b,
+        &alert_json("B's alert", json!({"host": "b-host"})),
+    )
+    .await[0]
+        .clone();
+
+    let inc = |rest: &str| format!("/api/v1/incidents/{b}{rest}");
+    let rows = vec![
+        row(Method::GET, inc(""), Body::None, 404, ("ub", 200)),
+        row(
+            Method::PATCH,
+            inc(""),
+            Body::Json(json!({"assignee": "ua"})),
+            404,
+            ("ub", 200),
+        ),
+        row(
+            Method::POST,
+            inc("/transition"),
+            Body::Json(json!({"to": "acknowledged"})),
+            404,
+            ("ub", 200),
+        ),
+        row(Method::GET, inc("/timeline"), Body::None, 404, ("ub", 200)),
+        row(
+            Method::GET,
+            inc("/observables"),
+            Body::None,
+            404,
+            ("ub", 200),
+        ),
+        row(
+            Method::POST,
+            inc("/observables"),
+            Body::Json(json!({"type": "domain", "value": "evil.example"})),
+            404,
+            ("ub", 201),
+        ),
+        row(Method::GET, inc("/tasks"), Body::None, 404, ("ub", 200)),
+        row(
+            Method::POST,
+            inc("/tasks"),
+            Body::Json(json!({"title": "Exfiltrate"})),
+            404,
+            ("ub", 201),
+        ),
+        row(
+            Method::PATCH,
+            inc(&format!("/tasks/{tid}")),
+            Body::Json(json!({"status": "done"})),
+            404,
+            ("ub", 200),
+        ),
+        row(Method::GET, inc("/evidence"), Body::None, 404, ("ub", 200)),
+        row(
+            Method::POST,
+            inc("/evidence"),
+            Body::Multipart,
+            404,
+            ("ub", 201),
+        ),
+        row(
+            Method::GET,
+            inc(&format!("/evidence/{eid}")),
+            Body::None,
+            404,
+            ("ub", 200),
+        ),
+        row(Method::GET, inc("/custody"), Body::None, 404, ("ub", 200)),
+        row(
+            Method::POST,
+            inc("/sla/pause"),
+            Body::Json(json!({"reason": "waiting"})),
+            404,
+            ("ub", 200),
+        ),
+        row(
+            Method::POST,
+            inc("/sla/resume"),
+            Body::None,
+            404,
+            ("ub", 200),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/tenants/tb/sla-policy".into(),
+            Body::None,
+            404,
+            ("ub", 200),
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/incidents/{a}/merge"),
+            Body::Json(json!({"source": b})),
+            404,
+            ("admin", 409),
+        ),
+        row(
+            Method::POST,
+            inc("/merge"),
+            Body::Json(json!({"source": b2})),
+            404,
+            ("ub", 200),
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/alerts/{b_alert}/escalate"),
+            Body::Json(json!({})),
+            404,
+            ("ub", 201),
+        ),
+        row(
+            Method::POST,
+            format!("/api/v1/alerts/{a_alert}/escalate"),
+            Body::Json(json!({"incident_id": b})),
+            404,
+            ("admin", 409),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/incidents?tenant=tb".into(),
+            Body::None,
+            403,
+            ("ub", 200),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/dashboard/summary?tenant=tb".into(),
+            Body::None,
+            403,
+            ("ub", 200),
+        ),
+    ];
+
+    let before_b = snapshot(&api, &admin, &b).await;
+    let before_b2 = snapshot(&api, &admin, &b2).await;
+    let before_a = snapshot(&api, &admin, &a).await;
+    for r in &rows {
+        let res = send_row(&api, &ua, r).await;
+        let what = format!("A's user: {} {}", r.method, r.path);
+        assert_eq!(res.status, r.refused, "{what}: {:?}", res.json());
+        assert!(
+            res.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/problem+json"),
+            "{what}"
+        );
+        let text = String::from_utf8_lossy(&res.body);
+        assert!(
+            !text.contains("Bravo") && !text.contains("tenant b's"),
+            "{what} leaks: {text}"
+        );
+    }
+    println!("tenancy: {} routes refused to tenant A's user", rows.len());
+    assert_eq!(
+        snapshot(&api, &admin, &b).await,
+        before_b,
+        "B's incident changed"
+    );
+    assert_eq!(
+        snapshot(&api, &admin, &b2).await,
+        before_b2,
+        "B's second incident changed"
+    );
+    assert_eq!(
+        snapshot(&api, &admin, &a).await,
+        before_a,
+        "A's incident changed"
+    );
+    assert!(get_alert(&api, &admin, &b_alert).await["incident"].is_null());
+    assert!(get_alert(&api, &admin, &a_alert).await["incident"].is_null());
+
+    // Lists and search show none of B's incidents; the dashboard counts none of them.
+    let (st, ids) = list_ids(&api, &ua, "").await;
+    assert_eq!(st, 200);
+    assert_eq!(ids, HashSet::from([a.clone()]));
+    let (st, ids) = list_ids(&api, &ua, "q=zebracase").await;
+    assert_eq!(st, 200);
+    assert!(ids.is_empty(), "search found {ids:?}");
+    let (_, ids) = list_ids(&api, &ua, "q=bravo").await;
+    assert!(ids.is_empty(), "search found {ids:?}");
+    let (_, ids) = list_ids(&api, &admin, "q=zebracase").await;
+    assert_eq!(ids, HashSet::from([b.clone()]), "the search itself works");
+    let (_, ids) = list_ids(&api, &ub, "").await;
+    assert_eq!(ids, HashSet::from([b.clone(), b2.clone()]));
+    let sum = api.get("/api/v1/dashboard/summary", &ua).await;
+    assert_eq!(sum.status, 200);
+    let s = sum.json();
+    assert_eq!(s["incidents"]["open_total"], 1, "{s}");
+    assert_eq!(s["incidents"]["by_tenant"], json!({"ta": 1}), "{s}");
+    assert_eq!(s["incidents"]["by_severity"]["low"], 0, "{s}");
+    let all = api.get("/api/v1/dashboard/summary", &admin).await.json();
+    assert_eq!(all["incidents"]["by_tenant"]["tb"], 2, "{all}");
+
+    // The same requests from someone allowed succeed: the table names real routes.
+    let tokens = |who: &str| {
+        if who == "ub" {
+            ub.clone()
+        } else {
+            admin.clone()
+        }
+    };
+    for r in &rows {
+        let res = send_row(&api, &tokens(r.control.0), r).await;
+        assert_eq!(
+            res.status,
+            r.control.1,
+            "{} {} as {}: {:?}",
+            r.method,
+            r.path,
+            r.control.0,
+            res.json()
+        );
+    }
+    let merged = incident(&api, &admin, &b2).await;
+    assert_eq!(merged["merged_into"], b.as_str());
+}
