@@ -1435,3 +1435,372 @@ async fn a_user_of_tenant_a_cannot_reach_any_incident_route_of_tenant_b() {
     let merged = incident(&api, &admin, &b2).await;
     assert_eq!(merged["merged_into"], b.as_str());
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. Escalation, merge, sightings
+// ---------------------------------------------------------------------------------------
+
+fn observable_set(items: &Value) -> BTreeSet<(String, String)> {
+    items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| (str_of(&o["type"]), str_of(&o["value"])))
+        .collect()
+}
+
+async fn observables(api: &Api, token: &str, id: &str) -> Value {
+    let r = api
+        .get(&format!("/api/v1/incidents/{id}/observables"), token)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    r.json()
+}
+
+fn pair(kind: &str, value: &str) -> (String, String) {
+    (kind.to_string(), value.to_string())
+}
+
+#[actix_web::test]
+async fn escalating_a_correlated_group_makes_one_incident_and_merge_folds_two() {
+    let server = Server::start();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    let token = api.ingest_token(&admin, "default", "generic", None).await;
+    let a1 = post_alerts(
+        &api,
+        &token,
+        &json!({"title": "Malware on ws-esc", "severity": "high", "host": "ws-esc", "user": "bob",
+                "src_ip": "192.0.2.10", "dst_ip": "198.51.100.20", "techniques": ["T1059"]}),
+    )
+    .await[0]
+        .clone();
+    let a2 = post_alerts(
+        &api,
+        &token,
+        &json!({"title": "C2 beacon from ws-esc", "severity": "critical", "host": "ws-esc",
+                "src_ip": "192.0.2.10", "dst_ip": "203.0.113.30", "techniques": ["T1071", "T1059"]}),
+    )
+    .await[0]
+        .clone();
+    eventually("both alerts in one group", Duration::from_secs(10), || {
+        let (api, admin, a1, a2) = (api.clone(), admin.clone(), a1.clone(), a2.clone());
+        async move {
+            let g1 = get_alert(&api, &admin, &a1).await["group"].clone();
+            let g2 = get_alert(&api, &admin, &a2).await["group"].clone();
+            (g1.is_string() && g1 == g2).then_some(())
+        }
+    })
+    .await;
+
+    let r = api
+        .post(&format!("/api/v1/alerts/{a1}/escalate"), &admin, json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let inc = r.json();
+    let id = str_of(&inc["id"]);
+    let linked: HashSet<String> = strings(&inc["alerts"]).into_iter().collect();
+    assert_eq!(linked, HashSet::from([a1.clone(), a2.clone()]));
+    let tech: BTreeSet<String> = strings(&inc["techniques"]).into_iter().collect();
+    assert_eq!(tech, BTreeSet::from(["T1059".into(), "T1071".into()]));
+    assert_eq!(inc["severity"], "critical", "the group's worst severity");
+    assert_eq!(inc["tenant"], "default");
+    let obs = observable_set(&observables(&api, &admin, &id).await);
+    for want in [
+        pair("host", "ws-esc"),
+        pair("user", "bob"),
+        pair("ip", "192.0.2.10"),
+        pair("ip", "198.51.100.20"),
+        pair("ip", "203.0.113.30"),
+    ] {
+        assert!(obs.contains(&want), "missing {want:?} in {obs:?}");
+    }
+    assert_eq!(
+        obs.iter()
+            .filter(|(k, v)| k == "ip" && v == "192.0.2.10")
+            .count(),
+        1,
+        "deduplicated"
+    );
+    for a in [&a1, &a2] {
+        assert_eq!(
+            get_alert(&api, &admin, a).await["incident"],
+            id.as_str(),
+            "alert {a}"
+        );
+    }
+
+    // A third, unrelated alert joins the existing incident.
+    let a3 = post_alerts(
+        &api,
+        &token,
+        &json!({"title": "RDP from ws-esc's user", "severity": "medium", "host": "srv-other",
+                "techniques": ["T1021"]}),
+    )
+    .await[0]
+        .clone();
+    let r = api
+        .post(
+            &format!("/api/v1/alerts/{a3}/escalate"),
+            &admin,
+            json!({"incident_id": id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["id"], id.as_str());
+    assert!(strings(&r.json()["alerts"]).contains(&a3));
+    assert!(strings(&r.json()["techniques"]).contains(&"T1021".to_string()));
+    assert_eq!(get_alert(&api, &admin, &a3).await["incident"], id.as_str());
+    let obs = observable_set(&observables(&api, &admin, &id).await);
+    assert!(obs.contains(&pair("host", "srv-other")), "{obs:?}");
+    let tl = timeline(&api, &admin, &id).await;
+    assert_eq!(entries(&tl, "alerts_linked").len(), 1, "{tl:?}");
+
+    // Merge: a fourth alert's incident folds into the first.
+    let a4 = post_alerts(
+        &api,
+        &token,
+        &json!({"title": "Dropper on srv-four", "severity": "low", "host": "srv-four"}),
+    )
+    .await[0]
+        .clone();
+    let r = api
+        .post(&format!("/api/v1/alerts/{a4}/escalate"), &admin, json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let other = str_of(&r.json()["id"]);
+    assert_ne!(other, id);
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{other}/observables"),
+            &admin,
+            json!({"type": "domain", "value": "dropper.example"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let other_tl = timeline(&api, &admin, &other).await;
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{id}/merge"),
+            &admin,
+            json!({"source": other}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let merged: HashSet<String> = strings(&r.json()["alerts"]).into_iter().collect();
+    assert_eq!(
+        merged,
+        HashSet::from([a1.clone(), a2.clone(), a3.clone(), a4.clone()])
+    );
+    let src = incident(&api, &admin, &other).await;
+    assert_eq!(src["status"], "closed", "{src}");
+    assert_eq!(src["resolution"], "duplicate");
+    assert_eq!(src["merged_into"], id.as_str());
+    assert_eq!(src["allowed_transitions"], json!([]));
+    let r = transition(&api, &admin, &other, json!({"to": "investigating"})).await;
+    assert_problem(
+        &r,
+        409,
+        "incident.invalid_transition",
+        "reopen a merged incident",
+    );
+    assert_eq!(get_alert(&api, &admin, &a4).await["incident"], id.as_str());
+    let obs = observable_set(&observables(&api, &admin, &id).await);
+    assert!(obs.contains(&pair("domain", "dropper.example")), "{obs:?}");
+    // The timelines were merged: the source's entries appear on the target's.
+    let tl: HashSet<String> = timeline(&api, &admin, &id)
+        .await
+        .iter()
+        .map(|e| str_of(&e["id"]))
+        .collect();
+    for e in &other_tl {
+        assert!(tl.contains(&str_of(&e["id"])), "missing {e}");
+    }
+    // Merging into itself or again is refused.
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{id}/merge"),
+            &admin,
+            json!({"source": id}),
+        )
+        .await;
+    assert!(
+        r.status == 409 || r.status == 422,
+        "self-merge: {} {:?}",
+        r.status,
+        r.json()
+    );
+    assert_eq!(incident(&api, &admin, &id).await["status"], "new");
+}
+
+#[actix_web::test]
+async fn the_same_observable_in_two_incidents_of_a_tenant_is_a_sighting() {
+    let server = Server::start();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    api.tenant(&admin, "other").await;
+    let p = str_of(&create(&api, &admin, json!({"title": "P", "severity": "low"})).await["id"]);
+    let q = str_of(&create(&api, &admin, json!({"title": "Q", "severity": "low"})).await["id"]);
+    let r_other = str_of(
+        &create(
+            &api,
+            &admin,
+            json!({"title": "R", "severity": "low", "tenant": "other"}),
+        )
+        .await["id"],
+    );
+    let add = |id: String, body: Value| {
+        let (api, admin) = (api.clone(), admin.clone());
+        async move {
+            let r = api
+                .post(&format!("/api/v1/incidents/{id}/observables"), &admin, body)
+                .await;
+            assert_eq!(r.status, 201, "{:?}", r.json());
+            r.json()
+        }
+    };
+    let ip = json!({"type": "ip", "value": "198.51.100.77", "tlp": "amber+strict", "ioc": true});
+    let first = add(p.clone(), ip.clone()).await;
+    assert_eq!(first["sightings"], json!([]), "{first}");
+    add(r_other.clone(), ip.clone()).await;
+    let second = add(q.clone(), ip.clone()).await;
+    assert_eq!(second["sightings"], json!([p]), "{second}");
+    assert_eq!(second["tlp"], "amber+strict");
+    assert_eq!(second["ioc"], true);
+    // Added again to P: still one observable there.
+    add(p.clone(), json!({"type": "ip", "value": "198.51.100.77"})).await;
+    let items = observables(&api, &admin, &p).await;
+    let ips: Vec<&Value> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["value"] == "198.51.100.77")
+        .collect();
+    assert_eq!(ips.len(), 1, "{items}");
+    assert_eq!(
+        ips[0]["sightings"],
+        json!([q]),
+        "the other tenant's incident is no sighting"
+    );
+    let r_items = observables(&api, &admin, &r_other).await;
+    assert_eq!(r_items["items"][0]["sightings"], json!([]), "{r_items}");
+    // A bad type or marking is a 422.
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{p}/observables"),
+            &admin,
+            json!({"type": "ip", "value": "1.2.3.4", "tlp": "purple"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.json());
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Tasks from templates
+// ---------------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn a_phishing_template_prefills_tasks_that_can_be_done() {
+    let server = Server::start();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    let ana = api.user(&admin, "ana", "analyst", None).await;
+    let templates = api.get("/api/v1/incident-templates", &ana).await.json();
+    let phishing = templates["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["category"] == "phishing")
+        .cloned()
+        .expect("a phishing template");
+    let expected: Vec<String> = phishing["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| str_of(&t["title"]))
+        .collect();
+    assert!(!expected.is_empty());
+
+    let inc = create(
+        &api,
+        &ana,
+        json!({"title": "Reported phish", "severity": "medium", "template": "phishing"}),
+    )
+    .await;
+    let id = str_of(&inc["id"]);
+    assert!(strings(&inc["tags"]).contains(&"phishing".to_string()));
+    let tasks_path = format!("/api/v1/incidents/{id}/tasks");
+    let tasks = api.get(&tasks_path, &ana).await.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let mut titles: Vec<String> = tasks.iter().map(|t| str_of(&t["title"])).collect();
+    let mut want = expected.clone();
+    titles.sort();
+    want.sort();
+    assert_eq!(titles, want);
+    assert!(tasks.iter().all(|t| t["status"] == "open"));
+    let created = ts(&inc["created_at"]);
+    for t in &tasks {
+        if t["due"].is_string() {
+            assert!(ts(&t["due"]) > created, "{t}");
+        }
+    }
+
+    let tid = str_of(&tasks[0]["id"]);
+    let r = patch(
+        &api,
+        &format!("{tasks_path}/{tid}"),
+        &ana,
+        json!({"status": "done", "assignee": "ana"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["status"], "done");
+    let now = api.get(&tasks_path, &ana).await.json();
+    let t = now["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tid.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(t["status"], "done");
+    assert_eq!(t["assignee"], "ana");
+    let open = now["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "open")
+        .count();
+    assert_eq!(open, expected.len() - 1);
+    let tl = timeline(&api, &ana, &id).await;
+    let upd = entries(&tl, "task_updated");
+    assert_eq!(upd.len(), 1, "{tl:?}");
+    assert_eq!(upd[0]["actor"], "ana");
+
+    let r = patch(
+        &api,
+        &format!("{tasks_path}/{tid}"),
+        &ana,
+        json!({"status": "finished"}),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{:?}", r.json());
+    let r = patch(
+        &api,
+        &format!("{tasks_path}/nope"),
+        &ana,
+        json!({"status": "done"}),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{:?}", r.json());
+    let r = api
+        .post(
+            "/api/v1/incidents",
+            &ana,
+            json!({"title": "x", "severity": "low", "template": "no-such-template"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.json());
+}
