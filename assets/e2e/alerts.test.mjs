@@ -73,6 +73,14 @@ test('a webhook alert appears live in the open alerts list', async () => {
     console.log(`webhook_to_screen_ms=${ms}`);
     writeNote('webhook_to_screen_ms.txt', `${ms}\n`);
     await row(page, title).waitFor();
+
+    // A critical alert also raises a toast that links to it.
+    const critical = uniq('Critical live alert');
+    await admin.webhook(token, { title: critical, severity: 'critical', host: 'h2' });
+    const toast = page.getByTestId('live-toast').filter({ hasText: `Critical alert: ${critical}` });
+    await toast.waitFor();
+    await toast.getByRole('button', { name: 'Open' }).click();
+    await page.getByTestId('alert-drawer').getByRole('heading', { name: critical }).waitFor();
     assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
   } finally {
     await context.close();

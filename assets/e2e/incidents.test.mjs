@@ -134,6 +134,20 @@ test('evidence upload shows the SHA-256; observables carry TLP chips; tasks', as
     await waitFor(() => done.isChecked(), { what: 'task checkbox checked' });
     await waitFor(async () => (await admin.get(`/api/v1/incidents/${inc.id}/tasks`)).items.some((t) => t.status === 'done'), { what: 'task done on server' });
 
+    // The evidence's chain of custody, verified by the server.
+    await page.getByRole('button', { name: 'Show chain of custody' }).click();
+    await page.getByText('Chain verified').waitFor();
+
+    // Pause and resume the SLA clocks.
+    await page.getByRole('button', { name: 'Pause SLA…' }).click();
+    const pause = page.getByRole('dialog', { name: 'Pause the SLA clocks' });
+    await pause.getByLabel('Reason').fill('waiting on the client');
+    await pause.getByRole('button', { name: 'Pause' }).click();
+    await page.getByText('Paused: waiting on the client').waitFor();
+    assert.equal((await admin.get(`/api/v1/incidents/${inc.id}`)).sla.paused, true);
+    await page.getByRole('button', { name: 'Resume SLA' }).click();
+    await page.getByRole('button', { name: 'Pause SLA…' }).waitFor();
+
     assertNoViolations(assert, 'incident-detail', await auditPage(page, 'incident-detail', () => page.getByRole('heading', { name: title }).waitFor()));
     assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
   } finally {

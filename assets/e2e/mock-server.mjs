@@ -80,8 +80,8 @@ function slaOf(inc) {
     warn_acknowledge_at: new Date(c + p.acknowledge_s * p.warn_ratio * 1000).toISOString(),
     warn_resolve_at: new Date(c + p.resolve_s * p.warn_ratio * 1000).toISOString(),
     state: acked && state === 'breached' && t < resDue ? 'ok' : state,
-    paused: false,
-    pause_reason: null,
+    paused: !!inc.paused,
+    pause_reason: inc.pause_reason ?? null,
   };
 }
 const incView = (i) => ({ ...i, allowed_transitions: transitionsFrom(i.status), sla: slaOf(i) });
@@ -329,6 +329,15 @@ async function api(req, res, url) {
     }
     if (r[2] === '/group') return json(res, 200, { items: db.alerts.filter((x) => x.group === a.group && visible(user, x.tenant)) });
     if (r[2] === '/escalate') {
+      const b = await jsonBody(req);
+      const existing = b.incident_id && db.incidents.find((x) => x.id === b.incident_id && x.tenant === a.tenant);
+      if (existing) {
+        existing.alerts.push(a.id);
+        a.incident = existing.id;
+        addTimeline(existing.id, user.username, 'alert.linked', { detail: a.id });
+        broadcast('alert.updated', a, a.tenant);
+        return json(res, 200, incView(existing));
+      }
       const inc = newIncident(user, { title: a.title, severity: a.severity, tenant: a.tenant, description: a.description ?? '' });
       inc.alerts.push(a.id);
       a.incident = inc.id;
@@ -374,6 +383,17 @@ async function api(req, res, url) {
       return json(res, 200, incView(inc));
     }
     if (sub === 'timeline') return json(res, 200, { items: db.timeline.get(inc.id) ?? [] });
+    if (sub === 'sla' && (r[3] === 'pause' || r[3] === 'resume')) {
+      const b = await jsonBody(req);
+      inc.paused = r[3] === 'pause';
+      inc.pause_reason = inc.paused ? (b.reason ?? null) : null;
+      addTimeline(inc.id, user.username, `sla.${r[3]}d`, { detail: b.reason });
+      return json(res, 200, incView(inc));
+    }
+    if (sub === 'custody') {
+      const items = (db.evidence.get(inc.id) ?? []).map((e, i) => ({ seq: i + 1, at: e.uploaded_at, evidence_id: e.id, incident_id: inc.id, actor: e.uploaded_by, ip: '127.0.0.1', action: 'upload', reason: null, prev_hash: '', hash: e.sha256 }));
+      return json(res, 200, { items, valid: true, problem: null });
+    }
     if (sub === 'observables') {
       const list = db.observables.get(inc.id) ?? [];
       db.observables.set(inc.id, list);

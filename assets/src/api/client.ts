@@ -6,6 +6,7 @@ import type {
   BulkAction,
   BulkResult,
   CreatedIngestToken,
+  CustodyChain,
   DashboardSummary,
   Evidence,
   Incident,
@@ -319,6 +320,10 @@ export const api = {
     request<Incident>('PATCH', `/incidents/${enc(id)}`, { json: patch }).then(normalizeIncident),
   transitionIncident: (id: string, body: TransitionRequest) =>
     request<Incident>('POST', `/incidents/${enc(id)}/transition`, { json: body }).then(normalizeIncident),
+  pauseSla: (id: string, reason?: string) =>
+    request<Incident>('POST', `/incidents/${enc(id)}/sla/pause`, { json: reason ? { reason } : {} }).then(normalizeIncident),
+  resumeSla: (id: string) => request<Incident>('POST', `/incidents/${enc(id)}/sla/resume`, { json: {} }).then(normalizeIncident),
+  custody: (id: string) => request<CustodyChain>('GET', `/incidents/${enc(id)}/custody`),
   incidentTimeline: (id: string) => request<Page<TimelineEntry>>('GET', `/incidents/${enc(id)}/timeline`),
   incidentObservables: (id: string) => request<Page<IncidentObservable>>('GET', `/incidents/${enc(id)}/observables`),
   addObservable: (id: string, body: Omit<IncidentObservable, 'id' | 'sightings'>) =>

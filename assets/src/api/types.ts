@@ -341,3 +341,22 @@ export interface LiveFrame {
   tenant?: string;
   data: unknown;
 }
+
+export interface CustodyEntry {
+  seq: number;
+  at: string;
+  evidence_id: string;
+  incident_id: string;
+  actor: string;
+  ip?: string | null;
+  action: string;
+  reason?: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface CustodyChain {
+  items: CustodyEntry[];
+  valid: boolean;
+  problem?: string | null;
+}

@@ -27,6 +27,7 @@ import { StatusChip } from '../../components/StatusChip';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { PageLoading } from '../../components/PageLoading';
 import { absoluteTime } from '../../format';
+import { AddToIncidentDialog } from './AddToIncidentDialog';
 
 function Field({ name, children }: { name: string; children: ReactNode }) {
   if (children === null || children === undefined || children === '') return null;
@@ -243,6 +244,7 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
   const [error, setError] = useState<unknown>(null);
   const [tab, setTab] = useState(0);
   const [busy, setBusy] = useState(false);
+  const [adding, setAdding] = useState(false);
 
   const load = useCallback(async () => {
     if (!alertId) return;
@@ -350,9 +352,14 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
                 Open incident
               </Button>
             ) : (
-              <Button size="small" color="error" variant="contained" disabled={busy} onClick={() => void escalate()}>
-                Escalate to incident
-              </Button>
+              <>
+                <Button size="small" color="error" variant="contained" disabled={busy} onClick={() => void escalate()}>
+                  Escalate to incident
+                </Button>
+                <Button size="small" disabled={busy} onClick={() => setAdding(true)}>
+                  Add to incident…
+                </Button>
+              </>
             )}
           </Stack>
         )}
@@ -390,6 +397,9 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
           {alert && tab === 4 && <History alert={alert} />}
         </Box>
       </Stack>
+      {adding && alert && (
+        <AddToIncidentDialog alert={alert} onClose={() => setAdding(false)} onAdded={(i) => navigate(`/incidents/${i.id}`)} />
+      )}
     </Drawer>
   );
 }

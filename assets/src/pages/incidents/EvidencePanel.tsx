@@ -5,6 +5,7 @@ import { api } from '../../api/client';
 import type { Evidence } from '../../api/types';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { absoluteTime, formatBytes } from '../../format';
+import { CustodyChainView } from './CustodyChainView';
 
 interface Props {
   incidentId: string;
@@ -100,6 +101,7 @@ export function EvidencePanel({ incidentId, evidence, writable, onUploaded }: Pr
         </Stack>
       )}
       {busy && <LinearProgress aria-label="Uploading evidence" />}
+      {evidence.length > 0 && <CustodyChainView key={evidence.length} incidentId={incidentId} />}
     </Stack>
   );
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { Box, Breadcrumbs, Button, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
+import { Box, Breadcrumbs, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
 import Grid from '@mui/material/Grid2';
 import { Link as RouterLink, useParams } from 'react-router-dom';
 import { api } from '../../api/client';
@@ -28,6 +28,8 @@ import { IncidentTimeline } from './IncidentTimeline';
 import { ObservablesPanel } from './ObservablesPanel';
 import { TasksPanel } from './TasksPanel';
 import { EvidencePanel } from './EvidencePanel';
+import { SlaPauseButton } from './SlaPauseButton';
+import { AssigneeField } from './AssigneeField';
 
 function Section({ title, children, testId }: { title: string; children: ReactNode; testId?: string }) {
   return (
@@ -137,6 +139,15 @@ export default function IncidentDetailPage() {
         {!done && (incident.status === 'new' || incident.sla?.acknowledged_met != null) && <SlaCountdown sla={incident.sla} clock="acknowledge" />}
         {!done && <SlaCountdown sla={incident.sla} clock="resolve" />}
         {incident.sla?.state === 'met' && <Chip size="small" color="success" label="SLA met" />}
+        {incident.sla?.paused && <Chip size="small" label={`Paused${incident.sla.pause_reason ? `: ${incident.sla.pause_reason}` : ''}`} />}
+        {writable && (
+          <SlaPauseButton
+            incident={incident}
+            busy={busy}
+            onPause={(reason) => void run(() => api.pauseSla(incident.id, reason || undefined))}
+            onResume={() => void run(() => api.resumeSla(incident.id))}
+          />
+        )}
       </Stack>
       {writable && <TransitionBar incident={incident} busy={busy} onTransition={(req: TransitionRequest) => void run(() => api.transitionIncident(incident.id, req))} />}
       <Grid container spacing={2}>
@@ -182,11 +193,12 @@ export default function IncidentDetailPage() {
                         </MenuItem>
                       ))}
                     </TextField>
-                    {incident.assignee !== me.username && (
-                      <Button size="small" variant="outlined" disabled={busy} onClick={() => void run(() => api.patchIncident(incident.id, { assignee: me.username }))}>
-                        Assign to me
-                      </Button>
-                    )}
+                    <AssigneeField
+                      value={incident.assignee ?? ''}
+                      me={me.username}
+                      busy={busy}
+                      onAssign={(assignee) => void run(() => api.patchIncident(incident.id, { assignee: assignee || null }))}
+                    />
                   </Stack>
                 )}
                 {(incident.techniques?.length ?? 0) + (incident.tags?.length ?? 0) > 0 && (
