@@ -536,8 +536,10 @@ pub async fn metric(api: &Api, sample: &str) -> Option<f64> {
     let r = api.send(Method::GET, "/metrics", &[], None).await;
     assert_eq!(r.status, 200);
     let text = String::from_utf8_lossy(&r.body).into_owned();
+    // An empty label set is written `name{}`; the two spellings are the same sample.
     text.lines().find_map(|l| {
-        l.strip_prefix(sample)
+        l.replacen("{}", "", 1)
+            .strip_prefix(sample)
             .and_then(|rest| rest.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
     })
