@@ -310,8 +310,12 @@ impl Pipeline {
                 .as_ref()
                 .is_some_and(|(_, until)| *until > now);
             if storm_active || counter.count > self.settings.storm_threshold {
-                let storm_id = match counter.storm.as_ref().filter(|(_, until)| *until > now) {
-                    Some((id, _)) => id.clone(),
+                let (storm_id, started) = match counter
+                    .storm
+                    .as_ref()
+                    .filter(|(_, until)| *until > now)
+                {
+                    Some((id, _)) => (id.clone(), false),
                     None => {
                         let id = self.store.new_id();
                         let storm = self.new_alert(
@@ -339,13 +343,17 @@ impl Pipeline {
                         batch.change(tenant, "alert.created", &id, None);
                         out.created += 1;
                         tracing::warn!(tenant, rule = %rule_key, alert_id = %id, "alert storm: folding further alerts");
-                        id
+                        (id, true)
                     }
                 };
                 // Each absorbed alert extends the storm for another minute.
                 counter.storm = Some((storm_id.clone(), now + Duration::seconds(60)));
-                let e = increments.entry(storm_id.clone()).or_insert((0, seen));
-                e.0 += 1;
+                // A new storm alert's count of 1 is the alert that started it: its count is
+                // exactly the number of alerts it absorbed.
+                if !started {
+                    let e = increments.entry(storm_id.clone()).or_insert((0, seen));
+                    e.0 += 1;
+                }
                 out.ids.push(storm_id);
                 out.storm_folded += 1;
                 continue;
