@@ -109,7 +109,7 @@ struct Sender {
 
 /// A refused sender: the problem, the drop reason, and the tenant to count it against
 /// (the token's own when it was valid but for another source, else `unknown`).
-type Refusal = (ApiError, &'static str, String);
+type Refusal = Box<(ApiError, &'static str, String)>;
 
 fn authenticate_sender(
     app: &App,
@@ -118,26 +118,26 @@ fn authenticate_sender(
 ) -> Result<Sender, Refusal> {
     let unknown = || "unknown".to_string();
     let Some(clear) = token::presented_token(req) else {
-        return Err((
+        return Err(Box::new((
             ApiError::unauthorized(
                 "ingest.missing_token",
                 "send the ingest token as `Authorization: Bearer <token>`, Basic auth password, `Authorization: Splunk <token>` or `?token=`",
             ),
             "missing_token",
             unknown(),
-        ));
+        )));
     };
     let tok = accounts::find_ingest_token(&app.store, &clear)
-        .map_err(|e| (ApiError::from(e), "internal", unknown()))?
+        .map_err(|e| Box::new((ApiError::from(e), "internal", unknown())))?
         .ok_or_else(|| {
-            (
+            Box::new((
                 ApiError::unauthorized("ingest.invalid_token", "the ingest token is not valid"),
                 "invalid_token",
                 unknown(),
-            )
+            ))
         })?;
     if tok.source != route_source {
-        return Err((
+        return Err(Box::new((
             ApiError::unauthorized(
                 "ingest.wrong_source",
                 format!(
@@ -147,7 +147,7 @@ fn authenticate_sender(
             ),
             "wrong_source",
             tok.tenant,
-        ));
+        )));
     }
     Ok(Sender { token: tok })
 }
@@ -213,7 +213,8 @@ async fn webhook(
     let src = source.as_str();
     let sender = match authenticate_sender(&app, &req, source) {
         Ok(s) => s,
-        Err((e, reason, tenant)) => {
+        Err(refusal) => {
+            let (e, reason, tenant) = *refusal;
             app.drops.record(&app, &tenant, src, reason, 1);
             return Err(e);
         }
@@ -291,7 +292,8 @@ fn hec_simple(status: StatusCode, text: &str, code: u32) -> HttpResponse {
 fn hec_authenticate(app: &App, req: &HttpRequest) -> Result<Sender, Box<HttpResponse>> {
     match authenticate_sender(app, req, SourceKind::Hec) {
         Ok(s) => Ok(s),
-        Err((_, reason, tenant)) => {
+        Err(refusal) => {
+            let (_, reason, tenant) = *refusal;
             app.drops.record(app, &tenant, "hec", reason, 1);
             Err(Box::new(match reason {
                 "missing_token" => {

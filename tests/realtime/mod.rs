@@ -13,6 +13,9 @@ use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A close frame's code and reason, if it had one.
+type CloseReason = Option<(u16, String)>;
+
 struct Setup {
     server: Server,
     api: Api,
@@ -228,7 +231,7 @@ async fn a_slow_client_is_dropped_with_a_reason_and_others_keep_receiving() {
 
     // The reading client reads all along, on its own task.
     let received: Rc<RefCell<Vec<String>>> = Rc::default();
-    let reader_closed: Rc<RefCell<Option<Option<(u16, String)>>>> = Rc::default();
+    let reader_closed: Rc<RefCell<Option<CloseReason>>> = Rc::default();
     {
         let received = received.clone();
         let reader_closed = reader_closed.clone();
