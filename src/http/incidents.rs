@@ -886,11 +886,24 @@ async fn escalate(
 ) -> ApiResult<HttpResponse> {
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let alert = crate::http::alerts::alert_in_scope(&app, &caller.scope, &id)?;
-    let alerts: Vec<Alert> = if body.include_group.unwrap_or(true) {
+    // An alert belongs to one incident: escalating it again must not make a second one
+    // that steals it from the first (a double click at 3 a.m.).
+    if let Some(existing) = alert.incident.as_deref()
+        && body.incident_id.as_deref() != Some(existing)
+    {
+        return Err(ApiError::conflict(
+            "alert.already_escalated",
+            format!("alert {} is already part of incident {existing}", alert.id),
+        )
+        .with_extra(json!({ "incident_id": existing })));
+    }
+    let mut alerts: Vec<Alert> = if body.include_group.unwrap_or(true) {
         crate::http::alerts::group_members(&app, &alert)?
     } else {
         vec![alert.clone()]
     };
+    // Group members already in an incident stay where they are.
+    alerts.retain(|a| a.id == alert.id || a.incident.is_none() || a.incident == body.incident_id);
     let ids: Vec<String> = alerts.iter().map(|a| a.id.clone()).collect();
     let mut techniques: Vec<String> = Vec::new();
     for a in &alerts {
@@ -1024,7 +1037,7 @@ async fn get_sla_policy(
 ) -> ApiResult<HttpResponse> {
     tenant_visible(&app, &caller, &tenant)?;
     let cfg = sla_config(&app.store, &tenant);
-    let mut v = serde_json::to_value(&cfg.policies).unwrap_or_default();
+    let mut v = serde_json::to_value(cfg.policies).unwrap_or_default();
     v["calendar"] = serde_json::to_value(&cfg.calendar).unwrap_or_default();
     Ok(HttpResponse::Ok().json(v))
 }
@@ -1061,7 +1074,7 @@ async fn put_sla_policy(
     b.put(tenant.as_str(), &cfg)
         .change(&tenant, "tenant.sla_policy_changed", &tenant, None);
     app.store.commit_durable(b).await?;
-    let mut v = serde_json::to_value(&cfg.policies).unwrap_or_default();
+    let mut v = serde_json::to_value(cfg.policies).unwrap_or_default();
     v["calendar"] = serde_json::to_value(&cfg.calendar).unwrap_or_default();
     Ok(HttpResponse::Ok().json(v))
 }

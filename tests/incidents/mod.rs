@@ -1807,7 +1807,6 @@ async fn a_phishing_template_prefills_tasks_that_can_be_done() {
 
 /// Escalating an alert that already belongs to an incident (a double click, two analysts)
 /// must not make a second incident that steals the alert: links stay true both ways.
-#[ignore = "bug: a second escalation of an escalated alert creates another incident; the first still lists the alert"]
 #[actix_web::test]
 async fn escalating_an_escalated_alert_twice_keeps_one_incident() {
     let server = Server::start();
