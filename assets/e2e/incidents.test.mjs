@@ -56,7 +56,7 @@ test('board and list views show incidents; detail page is reachable by deep link
   const inc = await admin.post('/api/v1/incidents', { title, severity: 'high', tenant, description: 'Seen on the board' });
   const { page, errors, context } = await signedIn();
   try {
-    await page.getByRole('link', { name: 'Incidents' }).click();
+    await page.getByRole('link', { name: 'Incidents', exact: true }).click();
     const board = page.getByTestId('incident-board');
     await board.waitFor();
     await board.getByTestId('incident-card').filter({ hasText: title }).waitFor();

@@ -101,7 +101,7 @@ test('settings: users, tenants, ingest tokens (shown once) and SLA policy', asyn
   try {
     await signIn(page, server.base, 'admin', ADMIN_PASSWORD);
     await waitForShell(page);
-    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await page.getByRole('tab', { name: 'Users & roles' }).waitFor();
     await page.getByTestId('user-row').first().waitFor();
     assertNoViolations(assert, 'settings-users', await auditPage(page, 'settings-users', () => page.getByTestId('user-row').first().waitFor()));
@@ -171,7 +171,7 @@ test('theme toggle persists; layout works at tablet width', async () => {
       ['Incidents', /^Incidents/, 'incidents-tablet-dark'],
       ['Settings', /^Settings/, 'settings-tablet-dark'],
     ]) {
-      await page.getByRole('link', { name: link }).click();
+      await page.getByRole('link', { name: link, exact: true }).click();
       await page.getByRole('heading', { name: heading }).waitFor();
       const px = await overflow();
       assert.ok(px <= 0, `${link} overflows horizontally by ${px}px at 800px`);

@@ -52,7 +52,7 @@ test('the MSP tenant switcher shows only the chosen tenant', async () => {
   try {
     await signIn(page, server.base, 'admin', ADMIN_PASSWORD);
     await waitForShell(page);
-    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
     await row(page, alertA.title).waitFor();
     await row(page, alertB.title).waitFor();
 
@@ -105,9 +105,9 @@ test('a tenant-bound analyst never sees another tenant\'s alert', async () => {
     }
     await waitForShell(page);
     assert.equal(await page.getByRole('combobox', { name: /^Tenant/ }).count(), 0, 'no tenant switcher for tenant-bound users');
-    assert.equal(await page.getByRole('link', { name: 'Settings' }).count(), 0, 'no settings for analysts');
+    assert.equal(await page.getByRole('link', { name: 'Settings', exact: true }).count(), 0, 'no settings for analysts');
 
-    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
     await page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor();
     await row(page, alertA.title).waitFor();
     assert.equal(await row(page, alertB.title).count(), 0);

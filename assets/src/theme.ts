@@ -55,3 +55,16 @@ export const SEVERITY_COLORS: Record<Severity, { bg: string; fg: string; line: s
   low: { bg: '#1a5fb4', fg: '#ffffff', line: '#4285f4' },
   info: { bg: '#5f6368', fg: '#ffffff', line: '#9aa0a6' },
 };
+
+/** Text for screen readers only (the usual clip pattern). */
+export const visuallyHidden = {
+  border: 0,
+  clip: 'rect(0 0 0 0)',
+  height: '1px',
+  margin: '-1px',
+  overflow: 'hidden',
+  padding: 0,
+  position: 'absolute',
+  whiteSpace: 'nowrap',
+  width: '1px',
+} as const;

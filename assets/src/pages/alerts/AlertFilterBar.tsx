@@ -1,50 +1,9 @@
 import { useEffect, useState, type Ref } from 'react';
-import { Button, Checkbox, InputAdornment, ListItemText, MenuItem, Stack, TextField } from '@mui/material';
+import { Button, InputAdornment, MenuItem, Stack, TextField } from '@mui/material';
+import { MultiSelect } from '../../components/MultiSelect';
 import Search from '@mui/icons-material/Search';
 import { ALERT_STATUSES, SEVERITIES, SOURCES } from '../../api/types';
-import { label } from '../../format';
 import { OPEN_STATUSES, TIME_RANGES, type AlertFilters, type TimeRange } from './alertFilters';
-
-interface MultiProps {
-  id: string;
-  name: string;
-  options: readonly string[];
-  value: string[];
-  onChange: (v: string[]) => void;
-  width?: number;
-}
-
-function MultiSelect({ id, name, options, value, onChange, width = 150 }: MultiProps) {
-  return (
-    <TextField
-      select
-      size="small"
-      id={id}
-      label={name}
-      value={value}
-      sx={{ width }}
-      onChange={(e) => {
-        const v = e.target.value as unknown as string[] | string;
-        onChange(typeof v === 'string' ? v.split(',') : v);
-      }}
-      slotProps={{
-        select: {
-          multiple: true,
-          renderValue: (sel) => ((sel as string[]).length ? (sel as string[]).map(label).join(', ') : 'Any'),
-          displayEmpty: true,
-        },
-        inputLabel: { shrink: true },
-      }}
-    >
-      {options.map((o) => (
-        <MenuItem key={o} value={o}>
-          <Checkbox size="small" checked={value.includes(o)} tabIndex={-1} slotProps={{ input: { 'aria-hidden': true } }} />
-          <ListItemText primary={label(o)} />
-        </MenuItem>
-      ))}
-    </TextField>
-  );
-}
 
 const RANGE_TEXT: Record<TimeRange, string> = {
   '1h': 'Last hour',

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Button, LinearProgress, Stack, TextField, ToggleButton, ToggleButtonGroup, Typography } from '@mui/material';
+import { Button, Checkbox, FormControlLabel, LinearProgress, Stack, TextField, ToggleButton, ToggleButtonGroup, Typography } from '@mui/material';
 import Add from '@mui/icons-material/Add';
 import ViewKanbanOutlined from '@mui/icons-material/ViewKanbanOutlined';
 import ViewListOutlined from '@mui/icons-material/ViewListOutlined';
@@ -11,6 +11,10 @@ import { IncidentBoard } from './IncidentBoard';
 import { IncidentTable } from './IncidentTable';
 import { NewIncidentDialog } from './NewIncidentDialog';
 import { useIncidents } from './useIncidents';
+import { MultiSelect } from '../../components/MultiSelect';
+import { SEVERITIES } from '../../api/types';
+
+const NOT_CLOSED = ['new', 'acknowledged', 'investigating', 'contained', 'eradicated', 'recovered', 'resolved'];
 
 export default function IncidentsPage() {
   const me = useMe();
@@ -20,7 +24,9 @@ export default function IncidentsPage() {
   const view = params.get('view') === 'list' ? 'list' : 'board';
   const [q, setQ] = useState(params.get('q') ?? '');
   const [creating, setCreating] = useState(false);
-  const { items, loading, error } = useIncidents(tenant, params.get('q') ?? '', []);
+  const severity = (params.get('severity') ?? '').split(',').filter(Boolean);
+  const withClosed = params.get('closed') === '1';
+  const { items, loading, error } = useIncidents(tenant, params.get('q') ?? '', severity, withClosed ? [] : NOT_CLOSED);
   const showTenant = canSwitch && !tenant;
 
   const setParam = (k: string, v: string | null) => {
@@ -43,6 +49,11 @@ export default function IncidentsPage() {
           onChange={(e) => setQ(e.target.value)}
           onKeyDown={(e) => e.key === 'Enter' && setParam('q', q)}
           onBlur={() => setParam('q', q)}
+        />
+        <MultiSelect id="incident-severity" name="Severity" options={SEVERITIES} value={severity} onChange={(v) => setParam('severity', v.join(',') || null)} />
+        <FormControlLabel
+          control={<Checkbox size="small" checked={withClosed} onChange={(e) => setParam('closed', e.target.checked ? '1' : null)} />}
+          label="Show closed"
         />
         <ToggleButtonGroup size="small" exclusive value={view} onChange={(_, v: string | null) => v && setParam('view', v === 'board' ? null : v)} aria-label="Incident view">
           <ToggleButton value="board" aria-label="Board view">

@@ -4,11 +4,11 @@ import type { Incident, LiveFrame } from '../../api/types';
 import { useLiveFrames } from '../../state/live';
 
 /** All incidents in scope (paged through), kept current from the live feed. */
-export function useIncidents(tenant: string | null, q: string, severity: string[]) {
+export function useIncidents(tenant: string | null, q: string, severity: string[], status: string[] = []) {
   const [items, setItems] = useState<Incident[]>([]);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<unknown>(null);
-  const key = JSON.stringify([tenant, q, severity]);
+  const key = JSON.stringify([tenant, q, severity, status]);
 
   const load = useCallback(async () => {
     setLoading(true);
@@ -17,7 +17,7 @@ export function useIncidents(tenant: string | null, q: string, severity: string[
       let cursor: string | null = null;
       // An MSP's active incidents fit in a few pages; stop at 2,000 to stay responsive.
       for (let i = 0; i < 4; i += 1) {
-        const page = await api.listIncidents({ tenant, q: q || undefined, severity, limit: 500, cursor });
+        const page = await api.listIncidents({ tenant, q: q || undefined, severity, status, limit: 500, cursor });
         all.push(...page.items);
         cursor = page.next_cursor ?? null;
         if (!cursor) break;

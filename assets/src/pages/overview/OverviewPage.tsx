@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, Card, CardContent, Stack, ToggleButton, ToggleButtonGroup, Typography } from '@mui/material';
 import Grid from '@mui/material/Grid2';
+import { visuallyHidden } from '../../theme';
 import { Link as RouterLink } from 'react-router-dom';
 import { api } from '../../api/client';
 import { INCIDENT_STATES, SEVERITIES, type DashboardSummary } from '../../api/types';
@@ -94,10 +95,18 @@ export default function OverviewPage() {
                 hint={
                   <Stack direction="row" gap={0.5} flexWrap="wrap" sx={{ mt: 0.5 }}>
                     {SEVERITIES.map((s) => (
-                      <Box key={s} sx={{ display: 'flex', alignItems: 'center', gap: 0.25 }}>
+                      <Box
+                        key={s}
+                        component={RouterLink}
+                        to={`/alerts?severity=${s}`}
+                        sx={{ display: 'flex', alignItems: 'center', gap: 0.25, color: 'inherit', textDecoration: 'none', borderRadius: 2, '&:hover': { bgcolor: 'action.hover' } }}
+                      >
                         <SeverityChip severity={s} />
-                        <Typography variant="body2" sx={{ mr: 0.5 }} aria-label={`${s} open`}>
+                        <Typography variant="body2" sx={{ mr: 0.5 }}>
                           {data.alerts.open_by_severity[s] ?? 0}
+                          <Box component="span" sx={visuallyHidden}>
+                            {' '}open alerts
+                          </Box>
                         </Typography>
                       </Box>
                     ))}
