@@ -43,6 +43,7 @@ const db = {
   policies: new Map([['default', defaultPolicy()]]),
   sockets: new Set(),
   breached: new Set(),
+  drops: new Map(),
 };
 
 const problem = (res, status, code, detail) => {
@@ -248,7 +249,7 @@ function summary(user, sp) {
     sla_breaches: incs.filter((i) => db.breached.has(i.id)).length,
     trend: { bucket_s: bucket, buckets },
     top: { sources: top('source'), hosts: top('host'), rules: top('rule') },
-    drops: [{ tenant: 'default', source: 'syslog', reason: 'parse_error', count: 3, last_at: now() }],
+    drops: [...db.drops.values()].filter((d) => visible(user, d.tenant) && (!tenant || d.tenant === tenant)),
   };
 }
 
@@ -274,6 +275,14 @@ async function api(req, res, url) {
     if (!t) return problem(res, 401, 'ingest.bad_token', 'unknown ingest token');
     const b = await jsonBody(req);
     const list = Array.isArray(b) ? b : [b];
+    if (list.some((a) => !a || typeof a.title !== 'string')) {
+      const key = `${t.tenant}/generic/missing_field`;
+      const d = db.drops.get(key) ?? { tenant: t.tenant, source: 'generic', reason: 'missing_field', count: 0 };
+      d.count += 1;
+      d.last_at = now();
+      db.drops.set(key, d);
+      return problem(res, 422, 'ingest.missing_field', 'missing required field `title`');
+    }
     const ids = list.map((a) => newAlert(t.tenant, 'generic', a).id);
     return json(res, 202, { accepted: ids.length, ids });
   }

@@ -67,6 +67,8 @@ test('overview renders KPIs, trend and top lists from ingested alerts', async (t
   ].entries()) {
     await admin.webhook(token, { title: `Overview ${severity} #${i} on ${host}`, severity, host, rule: `rule-${severity}-${i}` });
   }
+  // A refused body counts as a drop against the sender's tenant and source.
+  await admin.req('POST', '/api/v1/webhooks/generic', { severity: 'high' }, { headers: { Authorization: `Bearer ${token}` }, expect: [400, 422] });
   const { page, errors, context } = await newPage(browser.browser);
   try {
     await signIn(page, server.base, 'admin', ADMIN_PASSWORD);
@@ -86,6 +88,7 @@ test('overview renders KPIs, trend and top lists from ingested alerts', async (t
     await page.getByRole('heading', { name: 'Top hosts' }).waitFor();
     await page.getByText('web01').first().waitFor();
     await page.getByRole('heading', { name: 'Drops and refusals per source' }).waitFor();
+    await page.getByRole('table', { name: 'Drops and refusals per source' }).getByRole('row').filter({ hasText: tenant }).first().waitFor();
     await page.getByRole('button', { name: 'Last 7 d' }).click();
     await page.getByRole('img', { name: /Alert trend over the last 7d/ }).waitFor();
     await page.getByRole('button', { name: 'Last 24 h' }).click();
