@@ -608,3 +608,27 @@ async fn a_new_alert_is_searchable_within_a_deadline() {
         times[0], times[2], times[4]
     );
 }
+
+/// A 202 for duplicates promises their count as much as a 202 for new alerts: the
+/// increments must be durable before the answer, so a `kill -9` right after loses none.
+#[actix_web::test]
+async fn duplicate_counts_acknowledged_survive_kill_9() {
+    let (mut server, api, _, token) = setup_with(&[]).await;
+    let one = alert_json("Durable duplicates", json!({"host": "dd-1"}));
+    let id = post_alerts(&api, &token, &one).await[0].clone();
+    let mut acked = 1u64;
+    for _ in 0..5 {
+        let ids = post_alerts(&api, &token, &Value::Array(vec![one.clone(); 50])).await;
+        assert!(ids.iter().all(|x| *x == id));
+        acked += 50;
+    }
+    server.kill9();
+    server.restart();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    let a = get_alert(&api, &admin, &id).await;
+    assert_eq!(
+        a["count"], acked,
+        "every acknowledged duplicate is counted after kill -9"
+    );
+}
