@@ -166,6 +166,10 @@ impl Pipeline {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             self.decide(&mut state, tenant, source, drafts, now, window)?
         };
+        // The increments are queued on every actor first (they run concurrently), then
+        // awaited: the count must be written before the fsync below, or a 202 for
+        // duplicates would promise counts that a crash loses.
+        let mut pending = Vec::with_capacity(increments.len());
         for (id, (count, last_seen)) in increments {
             let Some(actor) = self
                 .alerts
@@ -175,23 +179,15 @@ impl Pipeline {
             else {
                 continue;
             };
-            match actor.try_send(RecordDuplicates { count, last_seen }) {
-                Ok(()) => {}
-                Err(actix::dev::SendError::Full(m)) => {
-                    actor
-                        .send(m)
-                        .await
-                        .map_err(|e| ApiError::internal(e.to_string()))?
-                        .ok();
-                }
-                Err(actix::dev::SendError::Closed(_)) => {
-                    return Err(ApiError::unavailable(
-                        "ingest.overloaded",
-                        "alert actor restarting; retry",
-                        1,
-                    ));
-                }
-            }
+            pending.push(actor.send(RecordDuplicates { count, last_seen }));
+        }
+        for reply in pending {
+            reply
+                .await
+                .map_err(|_| {
+                    ApiError::unavailable("ingest.overloaded", "alert actor restarting; retry", 1)
+                })?
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
         // One fsync for everything above (and for every other request in this batch).
         self.store.sync().await?;
