@@ -85,7 +85,7 @@ impl AlertIndex {
                 Index::create_in_dir(&dir, schema)?
             }
         };
-        let writer = index.writer_with_num_threads(1, 64 * 1024 * 1024)?;
+        let writer = index.writer_with_num_threads(1, 32 * 1024 * 1024)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

@@ -262,7 +262,8 @@ impl Store {
         let dir = data_dir.join("db");
         let db = sled::Config::new()
             .path(&dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes())
+            .mode(sled::Mode::HighThroughput)
             // Durability is ours (group commit); sled's own timer flush would only add fsyncs.
             .flush_every_ms(None)
             .open()?;
@@ -489,6 +490,18 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.inner.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// sled's page cache; its memory use runs above this figure, so the default is modest.
+/// `CORERECON_STORE_CACHE_MB` raises it on a box with memory to spare.
+fn cache_bytes() -> u64 {
+    std::env::var("CORERECON_STORE_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(64)
+        .clamp(8, 64 * 1024)
+        * 1024
+        * 1024
 }
 
 pub fn be_u64(bytes: &[u8]) -> u64 {
