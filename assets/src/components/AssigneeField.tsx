@@ -6,10 +6,12 @@ interface Props {
   me: string;
   busy: boolean;
   onAssign: (assignee: string) => void;
+  /** the form's accessible name */
+  label?: string;
 }
 
-/** Who owns the incident: type a username, or take it. */
-export function AssigneeField({ value, me, busy, onAssign }: Props) {
+/** Who owns an alert or incident: type a username, or take it. */
+export function AssigneeField({ value, me, busy, onAssign, label = 'Assign' }: Props) {
   const [draft, setDraft] = useState(value);
   useEffect(() => setDraft(value), [value]);
   return (
@@ -18,7 +20,7 @@ export function AssigneeField({ value, me, busy, onAssign }: Props) {
       gap={1}
       alignItems="center"
       component="form"
-      aria-label="Assign incident"
+      aria-label={label}
       onSubmit={(e) => {
         e.preventDefault();
         onAssign(draft.trim());

@@ -10,6 +10,7 @@ import {
   List,
   ListItem,
   ListItemText,
+  MenuItem,
   Stack,
   Tab,
   Tabs,
@@ -19,14 +20,15 @@ import {
 import Close from '@mui/icons-material/Close';
 import { Link as RouterLink, useNavigate } from 'react-router-dom';
 import { api } from '../../api/client';
-import type { Alert, LiveFrame } from '../../api/types';
+import { SEVERITIES, type Alert, type LiveFrame } from '../../api/types';
 import { useLiveFrames } from '../../state/live';
 import { canWrite, useMe } from '../../state/auth';
 import { SeverityChip } from '../../components/SeverityChip';
 import { StatusChip } from '../../components/StatusChip';
 import { ErrorNotice } from '../../components/ErrorNotice';
 import { PageLoading } from '../../components/PageLoading';
-import { absoluteTime } from '../../format';
+import { absoluteTime, label } from '../../format';
+import { AssigneeField } from '../../components/AssigneeField';
 import { AddToIncidentDialog } from './AddToIncidentDialog';
 
 function Field({ name, children }: { name: string; children: ReactNode }) {
@@ -333,11 +335,6 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
                 Acknowledge
               </Button>
             )}
-            {alert.assignee !== me.username && (
-              <Button size="small" variant="outlined" disabled={busy} onClick={() => act(() => api.patchAlert(alert.id, { assignee: me.username }))}>
-                Assign to me
-              </Button>
-            )}
             {alert.status !== 'closed' && alert.status !== 'suppressed' ? (
               <Button size="small" variant="outlined" disabled={busy} onClick={() => act(() => api.patchAlert(alert.id, { status: 'closed' }))}>
                 Close
@@ -361,6 +358,31 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
                 </Button>
               </>
             )}
+          </Stack>
+        )}
+        {alert && writable && (
+          <Stack direction="row" gap={1} flexWrap="wrap" alignItems="center">
+            <TextField
+              select
+              size="small"
+              label="Severity"
+              value={alert.severity}
+              onChange={(e) => void act(() => api.patchAlert(alert.id, { severity: e.target.value }))}
+              sx={{ width: 130 }}
+            >
+              {SEVERITIES.map((s) => (
+                <MenuItem key={s} value={s}>
+                  {label(s)}
+                </MenuItem>
+              ))}
+            </TextField>
+            <AssigneeField
+              label="Assign alert"
+              value={alert.assignee ?? ''}
+              me={me.username}
+              busy={busy}
+              onAssign={(assignee) => void act(() => api.patchAlert(alert.id, { assignee: assignee || null }))}
+            />
           </Stack>
         )}
         <Tabs value={tab} onChange={(_, v: number) => setTab(v)} aria-label="Alert detail sections" variant="scrollable">

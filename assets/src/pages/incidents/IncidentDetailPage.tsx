@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { Box, Breadcrumbs, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
+import { Box, Breadcrumbs, Button, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
 import Grid from '@mui/material/Grid2';
 import { Link as RouterLink, useParams } from 'react-router-dom';
 import { api } from '../../api/client';
@@ -29,7 +29,8 @@ import { ObservablesPanel } from './ObservablesPanel';
 import { TasksPanel } from './TasksPanel';
 import { EvidencePanel } from './EvidencePanel';
 import { SlaPauseButton } from './SlaPauseButton';
-import { AssigneeField } from './AssigneeField';
+import { EditIncidentDialog } from './EditIncidentDialog';
+import { AssigneeField } from '../../components/AssigneeField';
 
 function Section({ title, children, testId }: { title: string; children: ReactNode; testId?: string }) {
   return (
@@ -57,6 +58,7 @@ export default function IncidentDetailPage() {
   const [evidence, setEvidence] = useState<Evidence[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [editing, setEditing] = useState(false);
 
   const loadIncident = useCallback(async () => {
     try {
@@ -133,7 +135,22 @@ export default function IncidentDetailPage() {
           <StatusChip status={incident.status} />
         </Box>
         {incident.priority && <Chip size="small" label={incident.priority.toUpperCase()} />}
+        {writable && (
+          <Button size="small" onClick={() => setEditing(true)}>
+            Edit
+          </Button>
+        )}
       </Stack>
+      {editing && (
+        <EditIncidentDialog
+          incident={incident}
+          onClose={() => setEditing(false)}
+          onSave={(patch) => {
+            setEditing(false);
+            void run(() => api.patchIncident(incident.id, patch));
+          }}
+        />
+      )}
       <ErrorNotice error={error} />
       <Stack direction="row" gap={1} alignItems="center" flexWrap="wrap" data-testid="sla-clocks">
         {!done && (incident.status === 'new' || incident.sla?.acknowledged_met != null) && <SlaCountdown sla={incident.sla} clock="acknowledge" />}
@@ -194,6 +211,7 @@ export default function IncidentDetailPage() {
                       ))}
                     </TextField>
                     <AssigneeField
+                      label="Assign incident"
                       value={incident.assignee ?? ''}
                       me={me.username}
                       busy={busy}

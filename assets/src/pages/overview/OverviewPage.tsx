@@ -150,13 +150,13 @@ export default function OverviewPage() {
           </Card>
           <Grid container spacing={2}>
             <Grid size={{ xs: 12, md: 4 }}>
-              <TopList title="Top sources" rows={data.top.sources} />
+              <TopList title="Top sources" rows={data.top.sources} hrefFor={(k) => `/alerts?source=${encodeURIComponent(k)}`} />
             </Grid>
             <Grid size={{ xs: 12, md: 4 }}>
-              <TopList title="Top hosts" rows={data.top.hosts} />
+              <TopList title="Top hosts" rows={data.top.hosts} hrefFor={(k) => `/alerts?q=${encodeURIComponent(k)}`} />
             </Grid>
             <Grid size={{ xs: 12, md: 4 }}>
-              <TopList title="Top rules" rows={data.top.rules} />
+              <TopList title="Top rules" rows={data.top.rules} hrefFor={(k) => `/alerts?q=${encodeURIComponent(`"${k}"`)}`} />
             </Grid>
           </Grid>
           <DropsTable rows={data.drops} />

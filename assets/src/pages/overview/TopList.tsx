@@ -1,8 +1,9 @@
-import { Box, Card, CardContent, LinearProgress, List, ListItem, Typography } from '@mui/material';
+import { Box, Card, CardContent, LinearProgress, Link, List, ListItem, Typography } from '@mui/material';
+import { Link as RouterLink } from 'react-router-dom';
 import type { CountByKey } from '../../api/types';
 
-/** The noisiest sources, hosts or rules of the range. */
-export function TopList({ title, rows }: { title: string; rows: CountByKey[] }) {
+/** The noisiest sources, hosts or rules of the range; each links to its alerts. */
+export function TopList({ title, rows, hrefFor }: { title: string; rows: CountByKey[]; hrefFor?: (key: string) => string }) {
   const max = Math.max(1, ...rows.map((r) => r.count));
   return (
     <Card sx={{ height: '100%' }}>
@@ -17,9 +18,15 @@ export function TopList({ title, rows }: { title: string; rows: CountByKey[] }) 
             {rows.slice(0, 8).map((r) => (
               <ListItem key={r.key} disableGutters sx={{ display: 'block' }}>
                 <Box sx={{ display: 'flex', justifyContent: 'space-between', gap: 1 }}>
-                  <Typography variant="body2" noWrap title={r.key}>
-                    {r.key || '(none)'}
-                  </Typography>
+                  {hrefFor && r.key ? (
+                    <Link component={RouterLink} to={hrefFor(r.key)} variant="body2" noWrap title={r.key}>
+                      {r.key}
+                    </Link>
+                  ) : (
+                    <Typography variant="body2" noWrap title={r.key}>
+                      {r.key || '(none)'}
+                    </Typography>
+                  )}
                   <Typography variant="body2" fontWeight={600}>
                     {r.count}
                   </Typography>

@@ -88,12 +88,56 @@ function NewUserDialog({ onClose, onCreated }: { onClose: () => void; onCreated:
   );
 }
 
+function ResetPasswordDialog({ user, onClose, onDone }: { user: User; onClose: () => void; onDone: () => void }) {
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <Dialog open onClose={onClose} aria-labelledby="reset-password-title" fullWidth maxWidth="xs">
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await api.patchUser(user.id, { password });
+            onDone();
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      >
+        <DialogTitle id="reset-password-title">Reset password of {user.username}</DialogTitle>
+        <DialogContent>
+          <ErrorNotice error={error} />
+          <TextField
+            autoFocus
+            fullWidth
+            margin="dense"
+            label="New password"
+            type="password"
+            autoComplete="new-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+            helperText="They must choose their own at next sign-in"
+          />
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="contained">
+            Reset
+          </Button>
+        </DialogActions>
+      </form>
+    </Dialog>
+  );
+}
+
 /** Users, their roles, and whether they may sign in. */
 export function UsersPanel() {
   const me = useMe();
   const [users, setUsers] = useState<User[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [creating, setCreating] = useState(false);
+  const [resetting, setResetting] = useState<User | null>(null);
   const load = useCallback(() => api.listUsers().then((p) => setUsers(p.items)).catch(setError), []);
   useEffect(() => {
     void load();
@@ -122,6 +166,7 @@ export function UsersPanel() {
             <TableCell>Tenant</TableCell>
             <TableCell>Role</TableCell>
             <TableCell>Enabled</TableCell>
+            <TableCell>Password</TableCell>
           </TableRow>
         </TableHead>
         <TableBody>
@@ -156,10 +201,25 @@ export function UsersPanel() {
                   slotProps={{ input: { 'aria-label': `${u.username} may sign in` } }}
                 />
               </TableCell>
+              <TableCell>
+                <Button size="small" onClick={() => setResetting(u)} aria-label={`Reset password of ${u.username}`}>
+                  Reset…
+                </Button>
+              </TableCell>
             </TableRow>
           ))}
         </TableBody>
       </Table>
+      {resetting && (
+        <ResetPasswordDialog
+          user={resetting}
+          onClose={() => setResetting(null)}
+          onDone={() => {
+            setResetting(null);
+            void load();
+          }}
+        />
+      )}
       {creating && (
         <NewUserDialog
           onClose={() => setCreating(false)}
