@@ -260,11 +260,9 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.app.settings.ws_queue);
-        self.last_sent = *self.app.store.durable_seq().borrow();
-        if let Some(since) = self.since {
-            self.replay(ctx, since);
-        }
-        ctx.text(serde_json::json!({"type": "hello", "seq": self.last_sent}).to_string());
+        // Register first, then read the durable seq: a frame broadcast in between is
+        // queued in the mailbox and passes the `seq > last_sent` filter, so nothing
+        // between `hello` and the first live frame is lost.
         self.app
             .hub
             .send(Connect {
@@ -274,7 +272,16 @@ impl Actor for WsSession {
             .into_actor(self)
             .then(|res, act, ctx| {
                 match res {
-                    Ok(id) => act.id = id,
+                    Ok(id) => {
+                        act.id = id;
+                        act.last_sent = *act.app.store.durable_seq().borrow();
+                        if let Some(since) = act.since {
+                            act.replay(ctx, since);
+                        }
+                        ctx.text(
+                            serde_json::json!({"type": "hello", "seq": act.last_sent}).to_string(),
+                        );
+                    }
                     Err(_) => ctx.stop(),
                 }
                 fut::ready(())
