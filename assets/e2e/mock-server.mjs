@@ -292,7 +292,10 @@ async function api(req, res, url) {
   const writer = user.role !== 'viewer';
 
   if (p === '/api/v1/auth/me') return json(res, 200, { id: user.id, username: user.username, role: user.role, tenant: user.tenant, must_change_password: user.must_change_password });
-  if (p === '/api/v1/auth/logout') return json(res, 204);
+  if (p === '/api/v1/auth/logout') {
+    db.sessions.delete((req.headers.authorization ?? '').replace(/^Bearer /, ''));
+    return json(res, 204);
+  }
   if (p === '/api/v1/auth/password' && method === 'POST') {
     const b = await jsonBody(req);
     if (b.current_password !== user.password) return problem(res, 403, 'auth.invalid_credentials', 'current password is wrong');

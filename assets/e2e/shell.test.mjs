@@ -185,3 +185,33 @@ test('theme toggle persists; layout works at tablet width', async () => {
     await context.close();
   }
 });
+
+test('an expired access token is refreshed on 401; sign out ends the session', async () => {
+  const { page, errors, context } = await newPage(browser.browser);
+  try {
+    await signIn(page, server.base, 'admin', ADMIN_PASSWORD);
+    await waitForShell(page);
+    // Spoil the access token: the next call gets a 401, the client refreshes once and retries.
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('corerecon.session'));
+      s.access = 'spoiled';
+      sessionStorage.setItem('corerecon.session', JSON.stringify(s));
+    });
+    await page.reload();
+    await waitForShell(page);
+    const access = await page.evaluate(() => JSON.parse(sessionStorage.getItem('corerecon.session')).access);
+    assert.notEqual(access, 'spoiled');
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.getByRole('heading', { name: /^Alerts/ }).waitFor();
+
+    await page.getByRole('button', { name: 'Account menu' }).click();
+    await page.getByRole('menuitem', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('corerecon.session')), null);
+    const res = await fetch(`${server.base}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${access}` } });
+    assert.equal(res.status, 401, 'the access token stops working at sign-out');
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});

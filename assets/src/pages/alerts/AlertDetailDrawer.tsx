@@ -304,7 +304,7 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
       open={!!alertId}
       onClose={onClose}
       variant="temporary"
-      slotProps={{ paper: { sx: { width: { xs: '100vw', sm: 600 }, maxWidth: '100vw' }, 'aria-label': 'Alert detail' } as object }}
+      slotProps={{ paper: { sx: { width: { xs: '100vw', sm: 600 }, maxWidth: '100vw' }, 'aria-label': 'Alert detail' } }}
       ModalProps={{ keepMounted: false }}
     >
       <Stack sx={{ p: 2, height: '100%' }} gap={1} data-testid="alert-drawer">
