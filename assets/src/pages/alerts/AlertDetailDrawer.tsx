@@ -361,7 +361,7 @@ export function AlertDetailDrawer({ alertId, onClose, onChanged }: Props) {
           </Stack>
         )}
         {alert && writable && (
-          <Stack direction="row" gap={1} flexWrap="wrap" alignItems="center">
+          <Stack direction="row" gap={1} flexWrap="wrap" alignItems="center" sx={{ pt: 1 }}>
             <TextField
               select
               size="small"
