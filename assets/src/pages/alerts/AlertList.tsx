@@ -77,10 +77,41 @@ const RowList = styled('div')(({ theme }) => ({
     borderColor: theme.palette.divider,
     color: theme.palette.text.secondary,
   },
+  '& .status-cell': { width: 110, display: 'flex', justifyContent: 'flex-end' },
   '& .assignee': { width: 100, [theme.breakpoints.down('md')]: { display: 'none' } },
   '& .when': { width: 84, textAlign: 'right' },
   },
 }));
+
+const Header = styled('div')(({ theme }) => ({
+  display: 'flex',
+  alignItems: 'center',
+  gap: theme.spacing(1),
+  padding: theme.spacing(0.5, 1.5),
+  fontSize: 12.5,
+  fontWeight: 600,
+  color: theme.palette.text.secondary,
+  '& .check': { width: 18 },
+  '& .sev': { minWidth: 80 },
+  '& .main': { flex: 1 },
+  '& .status': { width: 110, textAlign: 'right' },
+  '& .assignee': { width: 100, [theme.breakpoints.down('md')]: { display: 'none' } },
+  '& .when': { width: 84, textAlign: 'right' },
+}));
+
+/** Column captions over the rows (decorative: each row names its own fields). */
+function AlertListHeader() {
+  return (
+    <Header aria-hidden="true">
+      <span className="check" />
+      <span className="sev">Severity</span>
+      <span className="main">Alert</span>
+      <span className="status">Status</span>
+      <span className="assignee">Assignee</span>
+      <span className="when">Last seen</span>
+    </Header>
+  );
+}
 
 interface RowProps {
   alert: Alert;
@@ -129,8 +160,10 @@ const AlertRow = memo(function AlertRow({ alert: a, index, total, active, select
           ×{a.count}
         </span>
       )}
-      <span className="badge status" data-status={a.status}>
-        {label(a.status)}
+      <span className="status-cell">
+        <span className="badge status" data-status={a.status}>
+          {label(a.status)}
+        </span>
       </span>
       <span className="muted assignee">{a.assignee ?? 'Unassigned'}</span>
       <span className="muted when">{relativeTime(a.last_seen ?? a.created_at)}</span>
@@ -171,6 +204,8 @@ export function AlertList({ alerts, activeIndex, selected, showTenant, hrefFor, 
   }, [activeIndex, alerts.length, virtualizer]);
 
   return (
+    <Box sx={{ flex: 1, minHeight: 200, display: 'flex', flexDirection: 'column' }}>
+    <AlertListHeader />
     <Box
       ref={parentRef}
       data-testid="alert-list"
@@ -202,6 +237,7 @@ export function AlertList({ alerts, activeIndex, selected, showTenant, hrefFor, 
           })}
         </RowList>
       )}
+    </Box>
     </Box>
   );
 }
