@@ -303,6 +303,7 @@ async function api(req, res, url) {
     user.must_change_password = false;
     return json(res, 204);
   }
+  if (p === '/api/v1/admin/actors') return json(res, 200, { ws_hub: { actor: 'ws_hub', sessions: db.sockets.size }, alerts: [] });
   if (p === '/api/v1/dashboard/summary') return json(res, 200, summary(user, url.searchParams));
   if (p === '/api/v1/alerts' && method === 'GET') return json(res, 200, listAlerts(user, url.searchParams));
   if (p === '/api/v1/alerts/bulk' && method === 'POST') {

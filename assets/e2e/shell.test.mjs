@@ -137,6 +137,11 @@ test('settings: users, tenants, ingest tokens (shown once) and SLA policy', asyn
     assert.ok(!listed.includes(value), 'the token secret is not listed');
     assertNoViolations(assert, 'settings-tokens', await auditPage(page, 'settings-tokens', () => page.getByRole('button', { name: 'Create token' }).waitFor()));
 
+    // System: the appliance's actors.
+    await page.getByRole('tab', { name: 'System' }).click();
+    await page.getByTestId('actor-card').first().waitFor();
+    assertNoViolations(assert, 'settings-system', await auditPage(page, 'settings-system', () => page.getByTestId('actor-card').first().waitFor()));
+
     // SLA policy.
     if (await routeMissing(admin, 'GET', '/api/v1/tenants/default/sla-policy')) {
       t.diagnostic('server lacks GET /api/v1/tenants/{t}/sla-policy: SLA policy page not exercised');

@@ -350,6 +350,8 @@ export const api = {
     request<DashboardSummary>('GET', '/dashboard/summary', { query: { range, tenant } }),
 
   // --- administration -----------------------------------------------------------------
+  /** Snapshots of the appliance's supervised actors (directories, hub, connectors). */
+  actors: () => request<Record<string, unknown>>('GET', '/admin/actors'),
   listTenants: () => request<Page<Tenant>>('GET', '/tenants'),
   createTenant: (slug: string, name: string) => request<Tenant>('POST', '/tenants', { json: { slug, name } }),
   listUsers: () => request<Page<User>>('GET', '/users'),

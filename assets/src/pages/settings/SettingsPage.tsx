@@ -6,12 +6,14 @@ import { UsersPanel } from './UsersPanel';
 import { TenantsPanel } from './TenantsPanel';
 import { IngestTokensPanel } from './IngestTokensPanel';
 import { SlaPolicyPanel } from './SlaPolicyPanel';
+import { SystemPanel } from './SystemPanel';
 
 const TABS = [
   { key: 'users', text: 'Users & roles' },
   { key: 'tenants', text: 'Tenants' },
   { key: 'tokens', text: 'Ingest tokens' },
   { key: 'sla', text: 'SLA policy' },
+  { key: 'system', text: 'System' },
 ] as const;
 
 export default function SettingsPage() {
@@ -39,6 +41,7 @@ export default function SettingsPage() {
             {current === 'tenants' && <TenantsPanel />}
             {current === 'tokens' && <IngestTokensPanel tenant={effectiveTenant} onTenant={setTenant} />}
             {current === 'sla' && <SlaPolicyPanel tenant={effectiveTenant} onTenant={setTenant} />}
+            {current === 'system' && <SystemPanel />}
           </Box>
         </CardContent>
       </Card>
