@@ -165,6 +165,14 @@ test('alert drawer shows details and raw JSON; escalate opens the new incident',
     await drawer.getByRole('tab', { name: 'Details' }).click();
     assertNoViolations(assert, 'alert-drawer', await auditPage(page, 'alert-drawer', () => drawer.getByRole('heading', { name: title }).waitFor()));
 
+    // A comment is kept with the alert.
+    await drawer.getByRole('tab', { name: 'Comments' }).click();
+    await drawer.getByLabel('Add a comment').fill('Checked with the client: not a change window.');
+    await drawer.getByRole('button', { name: 'Comment' }).click();
+    await drawer.getByText('Checked with the client: not a change window.').waitFor();
+    assert.ok((await admin.get(`/api/v1/alerts/${id}`)).comments.some((c) => c.text.startsWith('Checked with the client')));
+    await drawer.getByRole('tab', { name: 'Details' }).click();
+
     // A deep link opens the same drawer.
     await page.goto(`${server.base}/alerts/${id}`);
     await drawer.getByRole('heading', { name: title }).waitFor();
@@ -182,6 +190,31 @@ test('alert drawer shows details and raw JSON; escalate opens the new incident',
     assert.equal(alert.incident, incidentId);
     const incident = await admin.get(`/api/v1/incidents/${incidentId}`);
     assert.ok(incident.alerts.includes(id));
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('add an alert to an open incident', async () => {
+  const tenant = uniq('join');
+  await admin.tenant(tenant);
+  const token = await admin.ingestToken(tenant);
+  const incident = await admin.post('/api/v1/incidents', { title: uniq('Ongoing intrusion'), severity: 'high', tenant });
+  const title = uniq('Related alert');
+  const [id] = (await admin.webhook(token, { title, severity: 'high', host: 'join-host' })).ids;
+  const { page, errors, context } = await openAlerts(tenant);
+  try {
+    await row(page, title).getByRole('link', { name: title }).click();
+    const drawer = page.getByTestId('alert-drawer');
+    await drawer.getByRole('button', { name: 'Add to incident…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add to an open incident' });
+    await dialog.getByRole('combobox', { name: /Incident/ }).click();
+    await page.getByRole('option', { name: new RegExp(incident.title) }).click();
+    await dialog.getByRole('button', { name: 'Add alert' }).click();
+    await page.waitForURL(new RegExp(`/incidents/${incident.id}$`));
+    await page.getByRole('link', { name: id }).waitFor();
+    assert.ok((await admin.get(`/api/v1/incidents/${incident.id}`)).alerts.includes(id));
     assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
   } finally {
     await context.close();

@@ -131,3 +131,32 @@ test('a tenant-bound analyst never sees another tenant\'s alert', async () => {
     await context.close();
   }
 });
+
+test('a viewer reads but is offered no triage actions', async () => {
+  const username = uniq('viewer');
+  const password = 'Slate-Heron-Window-83';
+  await admin.post('/api/v1/users', { username, password, role: 'viewer', tenant: A });
+  const { page, errors, context } = await newPage(browser.browser);
+  try {
+    await signIn(page, server.base, username, password);
+    const change = page.getByRole('heading', { name: 'Choose a new password' });
+    await Promise.race([change.waitFor(), page.getByRole('navigation', { name: 'Main' }).waitFor()]);
+    if (await change.isVisible()) {
+      await page.getByLabel('Current password').fill(password);
+      await page.getByLabel(/^New password/).fill(`${password}-2`);
+      await page.getByLabel('Confirm new password').fill(`${password}-2`);
+      await page.getByRole('button', { name: 'Change password' }).click();
+    }
+    await waitForShell(page);
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+    await row(page, alertA.title).waitFor();
+    assert.equal(await page.getByText('Select all loaded').count(), 0, 'no bulk selection for viewers');
+    await row(page, alertA.title).getByRole('link', { name: alertA.title }).click();
+    await page.getByTestId('alert-drawer').getByRole('heading', { name: alertA.title }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Escalate to incident' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Acknowledge' }).count(), 0);
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
+  } finally {
+    await context.close();
+  }
+});
