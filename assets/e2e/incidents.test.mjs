@@ -61,6 +61,11 @@ test('board and list views show incidents; detail page is reachable by deep link
     await board.waitFor();
     await board.getByTestId('incident-card').filter({ hasText: title }).waitFor();
     assertNoViolations(assert, 'incidents-board', await auditPage(page, 'incidents-board', () => page.getByTestId('incident-card').first().waitFor()));
+    // A new incident joins the board live (the page's own poll is 30 s; this waits 5 s).
+    await page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor();
+    const liveTitle = uniq('Live incident');
+    await admin.post('/api/v1/incidents', { title: liveTitle, severity: 'critical', tenant });
+    await board.getByTestId('incident-card').filter({ hasText: liveTitle }).waitFor({ timeout: 5000 });
     await page.getByRole('button', { name: 'List view' }).click();
     await page.getByTestId('incident-row').filter({ hasText: title }).waitFor();
     assertNoViolations(assert, 'incidents-list', await auditPage(page, 'incidents-list', () => page.getByTestId('incident-row').first().waitFor()));
