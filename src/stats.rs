@@ -11,6 +11,20 @@ use serde_json::{Value, json};
 
 const HOUR: i64 = 3600;
 const KEEP_HOURS: i64 = 24 * 7;
+/// Keys kept for the top-N lists. Past it the lightest half is dropped: the lists stay
+/// right for keys that matter, and the overview never walks an unbounded map.
+const TOP_KEYS_MAX: usize = 20_000;
+
+fn keep_heaviest(m: &mut HashMap<(String, String), u64>, keep: usize) {
+    let mut counts: Vec<u64> = m.values().copied().collect();
+    let cut = counts.len().saturating_sub(keep);
+    if cut == 0 {
+        return;
+    }
+    let (_, threshold, _) = counts.select_nth_unstable(cut);
+    let threshold = *threshold;
+    m.retain(|_, n| *n > threshold);
+}
 
 #[derive(Default)]
 struct Inner {
@@ -52,11 +66,11 @@ impl AlertStats {
             let rule = a.rule.clone().unwrap_or_else(|| a.title.clone());
             *g.rules.entry((a.tenant.clone(), rule)).or_default() += 1;
         }
-        if g.hosts.len() > 200_000 {
-            g.hosts.retain(|_, n| *n > 1);
-        }
-        if g.rules.len() > 200_000 {
-            g.rules.retain(|_, n| *n > 1);
+        let g = &mut *g;
+        for m in [&mut g.hosts, &mut g.rules] {
+            if m.len() > TOP_KEYS_MAX {
+                keep_heaviest(m, TOP_KEYS_MAX / 2);
+            }
         }
     }
 

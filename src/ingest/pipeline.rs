@@ -22,6 +22,9 @@ use crate::metrics::Metrics;
 use crate::repo::put_alert;
 use crate::store::{Batch, Kind, Record, Store, key};
 
+/// Host, user and source-IP keys remembered for correlation, at most.
+const CORRELATION_KEYS_MAX: usize = 200_000;
+
 /// What the dedup and idempotency keys point at.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertKey {
@@ -232,8 +235,17 @@ impl Pipeline {
         let mut fresh_ref: HashMap<String, String> = HashMap::new();
         let minute = now.timestamp() / 60;
         let corr_until = now + Duration::seconds(self.settings.correlation_window_s as i64);
-        if state.correlation.len() > 500_000 {
+        if state.correlation.len() > CORRELATION_KEYS_MAX {
             state.correlation.retain(|_, (_, until)| *until > now);
+            if state.correlation.len() > CORRELATION_KEYS_MAX / 2 {
+                // Still full of live keys: keep the half that stays open longest.
+                let mut ends: Vec<DateTime<Utc>> =
+                    state.correlation.values().map(|(_, u)| *u).collect();
+                let cut = ends.len() / 2;
+                let (_, median, _) = ends.select_nth_unstable(cut);
+                let median = *median;
+                state.correlation.retain(|_, (_, until)| *until > median);
+            }
         }
 
         for d in drafts {
