@@ -195,11 +195,7 @@ pub fn sightings(store: &Store, tenant: &str, o: &IncidentObservable, except: &s
         .scan_prefix(prefix)
         .keys()
         .filter_map(|k| k.ok())
-        .filter_map(|k| {
-            k.rsplit(|b| *b == 0)
-                .next()
-                .map(|id| String::from_utf8_lossy(id).into_owned())
-        })
+        .map(|k| crate::store::last_part(&k))
         .filter(|id| id != except)
         .take(100)
         .collect()

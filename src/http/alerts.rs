@@ -180,19 +180,11 @@ pub fn query_alerts(
     } else {
         let iter: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
             match scope {
-                Scope::Tenant(t) => {
-                    let lo = key(&[t, ""]);
-                    let hi = match cursor {
-                        Some(c) => key(&[t, c]),
-                        None => {
-                            let mut k = key(&[t, ""]);
-                            k.pop();
-                            k.push(1);
-                            k
-                        }
-                    };
-                    Box::new(store.tree(Kind::AlertsByTenant).range(lo..hi))
-                }
+                Scope::Tenant(t) => Box::new(
+                    store
+                        .tree(Kind::AlertsByTenant)
+                        .range(crate::store::tenant_range(t, cursor)),
+                ),
                 Scope::All => match cursor {
                     Some(c) => Box::new(store.tree(Kind::Alerts).range(..c.as_bytes().to_vec())),
                     None => Box::new(store.tree(Kind::Alerts).iter()),
@@ -207,8 +199,7 @@ pub fn query_alerts(
             scanned += 1;
             let alert = match scope {
                 Scope::Tenant(_) => {
-                    let id = k.rsplit(|b| *b == 0).next().unwrap_or(&k);
-                    let id = String::from_utf8_lossy(id).into_owned();
+                    let id = crate::store::last_part(&k);
                     last_seen_id = Some(id.clone());
                     store.get::<Alert>(&id)?
                 }
@@ -573,7 +564,7 @@ pub fn group_members(app: &App, alert: &Alert) -> ApiResult<Vec<Alert>> {
         .take(1000)
     {
         let (k, _) = kv.map_err(crate::store::StoreError::from)?;
-        let id = String::from_utf8_lossy(k.rsplit(|b| *b == 0).next().unwrap_or(&k)).into_owned();
+        let id = crate::store::last_part(&k);
         if let Some(a) = app.store.get::<Alert>(&id)? {
             items.push(a);
         }

@@ -158,29 +158,14 @@ async fn list(
     let (items, next) = web::block(move || -> ApiResult<(Vec<Value>, Option<String>)> {
         let store = &app2.store;
         let ids: Box<dyn Iterator<Item = String>> = match &scope {
-            Scope::Tenant(t) => {
-                let lo = key(&[t, ""]);
-                let hi = match &cursor {
-                    Some(c) => key(&[t, c]),
-                    None => {
-                        let mut k = lo.clone();
-                        k.pop();
-                        k.push(1);
-                        k
-                    }
-                };
-                Box::new(
-                    store
-                        .tree(Kind::IncidentsByTenant)
-                        .range(lo..hi)
-                        .rev()
-                        .filter_map(|kv| kv.ok())
-                        .map(|(k, _)| {
-                            String::from_utf8_lossy(k.rsplit(|b| *b == 0).next().unwrap_or(&k))
-                                .into_owned()
-                        }),
-                )
-            }
+            Scope::Tenant(t) => Box::new(
+                store
+                    .tree(Kind::IncidentsByTenant)
+                    .range(crate::store::tenant_range(t, cursor.as_deref()))
+                    .rev()
+                    .filter_map(|kv| kv.ok())
+                    .map(|(k, _)| crate::store::last_part(&k)),
+            ),
             Scope::All => {
                 let it = match &cursor {
                     Some(c) => store.tree(Kind::Incidents).range(..c.as_bytes().to_vec()),

@@ -511,6 +511,28 @@ pub fn be_u64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// The key range of one tenant's index entries (`tenant\0id`), newest-first paging
+/// ending before `cursor` when one is given.
+pub fn tenant_range(tenant: &str, cursor: Option<&str>) -> std::ops::Range<Vec<u8>> {
+    let lo = key(&[tenant, ""]);
+    let hi = match cursor {
+        Some(c) => key(&[tenant, c]),
+        None => {
+            // Just past every `tenant\0...` key.
+            let mut k = lo.clone();
+            k.pop();
+            k.push(1);
+            k
+        }
+    };
+    lo..hi
+}
+
+/// The last part of a NUL-joined key: the id in index keys.
+pub fn last_part(k: &[u8]) -> String {
+    String::from_utf8_lossy(k.rsplit(|b| *b == 0).next().unwrap_or(k)).into_owned()
+}
+
 /// Joins key parts with a NUL separator (tenant slugs and ids never contain one).
 pub fn key(parts: &[&str]) -> Vec<u8> {
     let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());

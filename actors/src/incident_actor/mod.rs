@@ -51,6 +51,24 @@ fn rejected(code: &'static str, status: u16, detail: impl Into<String>) -> Incid
     }
 }
 
+/// Sets one field from an update, recording `<field>_changed` with the value before and
+/// after when it differs.
+fn replace_field<T: PartialEq + serde::Serialize>(
+    changes: &mut Vec<Change>,
+    field: &str,
+    slot: &mut T,
+    new: Option<T>,
+) {
+    if let Some(v) = new.filter(|v| v != slot) {
+        changes.push(Change::new(
+            format!("{field}_changed"),
+            Some(json!({ field: &*slot })),
+            Some(json!({ field: &v })),
+        ));
+        *slot = v;
+    }
+}
+
 fn clocks_run(i: &Incident) -> bool {
     i.merged_into.is_none() && (i.sla.ack_running() || i.sla.resolve_running())
 }
@@ -191,50 +209,16 @@ impl IncidentActor {
                         next.title = t;
                     }
                 }
-                if let Some(d) = u.description.filter(|d| *d != next.description) {
-                    ch.push(Change::new(
-                        "description_changed",
-                        Some(json!({"description": next.description})),
-                        Some(json!({"description": d})),
-                    ));
-                    next.description = d;
-                }
-                if let Some(p) = u.priority.filter(|p| *p != next.priority) {
-                    ch.push(Change::new(
-                        "priority_changed",
-                        Some(json!({"priority": next.priority})),
-                        Some(json!({"priority": p})),
-                    ));
-                    next.priority = p;
-                }
-                if let Some(a) = u
-                    .assignee
-                    .map(|a| a.filter(|a| !a.trim().is_empty()))
-                    .filter(|a| *a != next.assignee)
-                {
-                    ch.push(Change::new(
-                        "assignee_changed",
-                        Some(json!({"assignee": next.assignee})),
-                        Some(json!({"assignee": a})),
-                    ));
-                    next.assignee = a;
-                }
-                if let Some(t) = u.tags.filter(|t| *t != next.tags) {
-                    ch.push(Change::new(
-                        "tags_changed",
-                        Some(json!({"tags": next.tags})),
-                        Some(json!({"tags": t})),
-                    ));
-                    next.tags = t;
-                }
-                if let Some(t) = u.techniques.filter(|t| *t != next.techniques) {
-                    ch.push(Change::new(
-                        "techniques_changed",
-                        Some(json!({"techniques": next.techniques})),
-                        Some(json!({"techniques": t})),
-                    ));
-                    next.techniques = t;
-                }
+                replace_field(&mut ch, "description", &mut next.description, u.description);
+                replace_field(&mut ch, "priority", &mut next.priority, u.priority);
+                replace_field(
+                    &mut ch,
+                    "assignee",
+                    &mut next.assignee,
+                    u.assignee.map(|a| a.filter(|a| !a.trim().is_empty())),
+                );
+                replace_field(&mut ch, "tags", &mut next.tags, u.tags);
+                replace_field(&mut ch, "techniques", &mut next.techniques, u.techniques);
                 if let Some(c) = u.custom_fields.filter(|c| *c != next.custom_fields) {
                     ch.push(Change::new(
                         "custom_fields_changed",
