@@ -205,15 +205,28 @@ pub fn tasks(store: &Store, incident: &str) -> Result<Vec<Task>, crate::store::S
     store.scan_prefix::<Task>(key(&[incident, ""]))
 }
 
-/// Rebuilds the KPI book at start-up (the one scan; afterwards saves keep it current).
-pub fn load_kpis(store: &Store) -> KpiBook {
+/// What start-up needs from the incidents, in one pass over them: the KPI book (saves
+/// keep it current afterwards) and the SLA clocks that still run, whose timers are armed
+/// so a restart resumes the same absolute deadlines.
+pub fn load_at_start(
+    store: &Store,
+) -> (
+    KpiBook,
+    Vec<(String, String, corerecon_actors::incident::SlaState)>,
+) {
     let mut all = Vec::new();
     for kv in store.tree(Kind::Incidents).iter().flatten() {
         if let Ok(i) = crate::store::decode::<Incident>(&kv.1) {
             all.push(i);
         }
     }
-    KpiBook::from_incidents(all.iter())
+    let book = KpiBook::from_incidents(all.iter());
+    let running = all
+        .into_iter()
+        .filter(|i| i.merged_into.is_none() && (i.sla.ack_running() || i.sla.resolve_running()))
+        .map(|i| (i.id, i.tenant, i.sla))
+        .collect();
+    (book, running)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

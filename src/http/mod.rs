@@ -91,8 +91,9 @@ async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let alert_stats = Arc::new(load_alert_stats(&store));
+    let (book, running_clocks) = crate::incidents::load_at_start(&store);
     let kpis = Arc::new(crate::incidents::Kpis {
-        incidents: std::sync::Mutex::new(crate::incidents::load_kpis(&store)),
+        incidents: std::sync::Mutex::new(book),
     });
     let repo = Arc::new(crate::repo::SledAlertRepo(
         store.clone(),
@@ -109,7 +110,7 @@ async fn run(
     )
     .start();
     incidents.do_send(corerecon_actors::incident_actor::ArmTimers {
-        incidents: running_clocks(&store),
+        incidents: running_clocks,
     });
     let alerts = AlertDirectory::new(repo, corerecon_actors::alert::DEFAULT_IDLE).start();
     let search = Arc::new(
@@ -300,19 +301,6 @@ impl utoipa::Modify for BearerAuth {
             ),
         );
     }
-}
-
-/// Incidents whose SLA clocks still run: their timers are armed at start-up, so a restart
-/// resumes the same absolute deadlines.
-fn running_clocks(store: &Store) -> Vec<(String, String, corerecon_actors::incident::SlaState)> {
-    store
-        .tree(crate::store::Kind::Incidents)
-        .iter()
-        .filter_map(|kv| kv.ok())
-        .filter_map(|(_, v)| crate::store::decode::<corerecon_actors::incident::Incident>(&v).ok())
-        .filter(|i| i.merged_into.is_none() && (i.sla.ack_running() || i.sla.resolve_running()))
-        .map(|i| (i.id, i.tenant, i.sla))
-        .collect()
 }
 
 /// Counts the store's alerts once at start-up; saves keep the counters current after.
