@@ -14,9 +14,11 @@ import type {
   IncidentPatch,
   IncidentQuery,
   IncidentTask,
+  IncidentTemplate,
   IngestSource,
   IngestToken,
   Me,
+  MergeRequest,
   NewIncident,
   NewUser,
   Page,
@@ -315,11 +317,16 @@ export const api = {
       },
     }).then(incidentPage),
   createIncident: (body: NewIncident) => request<Incident>('POST', '/incidents', { json: body }).then(normalizeIncident),
+  /** The shipped templates (phishing, ransomware, ...), each with the tasks it pre-fills. */
+  incidentTemplates: () => request<Page<IncidentTemplate>>('GET', '/incident-templates'),
   getIncident: (id: string) => request<Incident>('GET', `/incidents/${enc(id)}`).then(normalizeIncident),
   patchIncident: (id: string, patch: IncidentPatch) =>
     request<Incident>('PATCH', `/incidents/${enc(id)}`, { json: patch }).then(normalizeIncident),
   transitionIncident: (id: string, body: TransitionRequest) =>
     request<Incident>('POST', `/incidents/${enc(id)}/transition`, { json: body }).then(normalizeIncident),
+  /** Folds `source` into `target`: the target survives (and is returned), the source is closed as a duplicate. */
+  mergeIncident: (target: string, source: string) =>
+    request<Incident>('POST', `/incidents/${enc(target)}/merge`, { json: { source } satisfies MergeRequest }).then(normalizeIncident),
   pauseSla: (id: string, reason?: string) =>
     request<Incident>('POST', `/incidents/${enc(id)}/sla/pause`, { json: reason ? { reason } : {} }).then(normalizeIncident),
   resumeSla: (id: string) => request<Incident>('POST', `/incidents/${enc(id)}/sla/resume`, { json: {} }).then(normalizeIncident),

@@ -175,7 +175,13 @@ export interface Incident {
   updated_at?: string;
   allowed_transitions?: IncidentState[];
   sla?: SlaStatus | null;
+  /** set once this incident was folded into another one (it is then closed as a duplicate) */
+  merged_into?: string | null;
+  closed_at?: string | null;
 }
+
+/** The states an incident can still be worked in (every state but `closed`). */
+export const OPEN_INCIDENT_STATES: IncidentState[] = INCIDENT_STATES.filter((s) => s !== 'closed');
 
 export interface IncidentQuery {
   status?: string[];
@@ -194,6 +200,28 @@ export interface NewIncident {
   tenant?: string;
   assignee?: string;
   tags?: string[];
+  /** a template's category (`phishing`, `ransomware`, ...): its tasks and tags are added */
+  template?: string;
+}
+
+/** One step of an incident template; `due_after_s` counts from the incident's creation. */
+export interface TemplateTask {
+  title: string;
+  due_after_s?: number | null;
+}
+
+/** A response playbook per category, as `GET /incident-templates` lists them. */
+export interface IncidentTemplate {
+  category: string;
+  title: string;
+  severity: Severity;
+  tags: string[];
+  tasks: TemplateTask[];
+}
+
+/** `POST /incidents/{id}/merge`: `source` is folded into `{id}` and closed as a duplicate. */
+export interface MergeRequest {
+  source: string;
 }
 
 export interface IncidentPatch {

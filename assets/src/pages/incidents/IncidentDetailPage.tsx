@@ -1,7 +1,7 @@
-import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { Box, Breadcrumbs, Button, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { Alert as MuiAlert, Box, Breadcrumbs, Button, Card, CardContent, Chip, Link, List, ListItem, MenuItem, Stack, TextField, Typography } from '@mui/material';
 import Grid from '@mui/material/Grid2';
-import { Link as RouterLink, useParams } from 'react-router-dom';
+import { Link as RouterLink, useNavigate, useParams } from 'react-router-dom';
 import { api } from '../../api/client';
 import {
   SEVERITIES,
@@ -30,6 +30,7 @@ import { TasksPanel } from './TasksPanel';
 import { EvidencePanel } from './EvidencePanel';
 import { SlaPauseButton } from './SlaPauseButton';
 import { EditIncidentDialog } from './EditIncidentDialog';
+import { MergeIncidentDialog } from './MergeIncidentDialog';
 import { AssigneeField } from '../../components/AssigneeField';
 
 function Section({ title, children, testId }: { title: string; children: ReactNode; testId?: string }) {
@@ -50,6 +51,7 @@ const PRIORITIES: Priority[] = ['p1', 'p2', 'p3', 'p4'];
 export default function IncidentDetailPage() {
   const { incidentId = '' } = useParams();
   const me = useMe();
+  const navigate = useNavigate();
   const writable = canWrite(me);
   const [incident, setIncident] = useState<Incident | null>(null);
   const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
@@ -59,24 +61,49 @@ export default function IncidentDetailPage() {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [editing, setEditing] = useState(false);
+  const [merging, setMerging] = useState(false);
 
-  const loadIncident = useCallback(async () => {
-    try {
-      setIncident(await api.getIncident(incidentId));
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, [incidentId]);
+  // Each loader applies only its latest answer: after a merge moves the page to another
+  // incident, a read of the previous one still in flight must not overwrite the new page.
+  const seq = useRef<Record<string, number>>({});
+  const latest = useCallback(<T,>(key: string, p: Promise<T>, onOk: (v: T) => void, onErr: (e: unknown) => void = () => undefined) => {
+    const n = (seq.current[key] = (seq.current[key] ?? 0) + 1);
+    return p.then(
+      (v) => {
+        if (seq.current[key] === n) onOk(v);
+      },
+      (e) => {
+        if (seq.current[key] === n) onErr(e);
+      },
+    );
+  }, []);
+
+  const loadIncident = useCallback(
+    () =>
+      latest(
+        'incident',
+        api.getIncident(incidentId),
+        (i) => {
+          setIncident(i);
+          setError(null);
+        },
+        setError,
+      ),
+    [incidentId, latest],
+  );
 
   // The side panels load independently: one missing endpoint must not blank the page.
-  const loadTimeline = useCallback(() => api.incidentTimeline(incidentId).then((p) => setTimeline(p.items)).catch(() => undefined), [incidentId]);
-  const loadObservables = useCallback(() => api.incidentObservables(incidentId).then((p) => setObservables(p.items)).catch(() => undefined), [incidentId]);
-  const loadTasks = useCallback(() => api.incidentTasks(incidentId).then((p) => setTasks(p.items)).catch(() => undefined), [incidentId]);
-  const loadEvidence = useCallback(() => api.incidentEvidence(incidentId).then((p) => setEvidence(p.items)).catch(() => undefined), [incidentId]);
+  const loadTimeline = useCallback(() => latest('timeline', api.incidentTimeline(incidentId), (p) => setTimeline(p.items)), [incidentId, latest]);
+  const loadObservables = useCallback(() => latest('observables', api.incidentObservables(incidentId), (p) => setObservables(p.items)), [incidentId, latest]);
+  const loadTasks = useCallback(() => latest('tasks', api.incidentTasks(incidentId), (p) => setTasks(p.items)), [incidentId, latest]);
+  const loadEvidence = useCallback(() => latest('evidence', api.incidentEvidence(incidentId), (p) => setEvidence(p.items)), [incidentId, latest]);
 
   useEffect(() => {
     setIncident(null);
+    setTimeline([]);
+    setObservables([]);
+    setTasks([]);
+    setEvidence([]);
     void loadIncident();
     void loadTimeline();
     void loadObservables();
@@ -104,7 +131,10 @@ export default function IncidentDetailPage() {
   const run = async (fn: () => Promise<Incident>) => {
     setBusy(true);
     try {
-      setIncident(await fn());
+      const next = await fn();
+      // A read issued before this change would bring back the old state: drop it.
+      seq.current.incident = (seq.current.incident ?? 0) + 1;
+      setIncident(next);
       setError(null);
       void loadTimeline();
     } catch (e) {
@@ -117,6 +147,8 @@ export default function IncidentDetailPage() {
 
   if (!incident) return error ? <ErrorNotice error={error} /> : <PageLoading label="Loading incident" />;
   const done = incident.status === 'resolved' || incident.status === 'closed';
+  // A merged incident is frozen, and a closed one is not worked any more: neither merges.
+  const mergeable = writable && !incident.merged_into && incident.status !== 'closed';
 
   return (
     <Stack gap={2}>
@@ -140,7 +172,41 @@ export default function IncidentDetailPage() {
             Edit
           </Button>
         )}
+        {mergeable && (
+          <Button size="small" onClick={() => setMerging(true)}>
+            Merge…
+          </Button>
+        )}
       </Stack>
+      {incident.merged_into && (
+        <MuiAlert severity="info" role="status" data-testid="merged-into">
+          Merged into{' '}
+          <Link component={RouterLink} to={`/incidents/${incident.merged_into}`}>
+            {incident.merged_into}
+          </Link>
+          ; this incident is closed as a duplicate and kept for the record.
+        </MuiAlert>
+      )}
+      {merging && (
+        <MergeIncidentDialog
+          incident={incident}
+          onClose={() => setMerging(false)}
+          onMerged={(survivor) => {
+            setMerging(false);
+            if (survivor.id === incident.id) {
+              // This one absorbed the other: its alerts, observables and timeline are new.
+              seq.current.incident = (seq.current.incident ?? 0) + 1;
+              setIncident(survivor);
+              setError(null);
+              void loadTimeline();
+              void loadObservables();
+              void loadTasks();
+            } else {
+              navigate(`/incidents/${survivor.id}`);
+            }
+          }}
+        />
+      )}
       {editing && (
         <EditIncidentDialog
           incident={incident}
