@@ -82,7 +82,7 @@ pub mod repo {
             key(&[&alert.tenant, &alert.id]),
             Vec::new(),
         );
-        if let Some(g) = &alert.group {
+        if let Some(g) = alert.group.as_ref().filter(|g| **g != alert.id) {
             b.put_raw(
                 Kind::AlertGroups,
                 key(&[&alert.tenant, g, &alert.id]),

@@ -556,7 +556,14 @@ pub fn group_members(app: &App, alert: &Alert) -> ApiResult<Vec<Alert>> {
     let Some(g) = &alert.group else {
         return Ok(vec![alert.clone()]);
     };
-    let mut items = Vec::new();
+    // A group is named after the alert that opened it, which has no index entry of its
+    // own (most alerts open a group nobody joins; that saves a write per alert).
+    let mut items: Vec<Alert> = app
+        .store
+        .get::<Alert>(g)?
+        .filter(|leader| leader.tenant == alert.tenant && leader.group.as_ref() == Some(g))
+        .into_iter()
+        .collect();
     for kv in app
         .store
         .tree(Kind::AlertGroups)
@@ -565,6 +572,9 @@ pub fn group_members(app: &App, alert: &Alert) -> ApiResult<Vec<Alert>> {
     {
         let (k, _) = kv.map_err(crate::store::StoreError::from)?;
         let id = crate::store::last_part(&k);
+        if id == *g {
+            continue;
+        }
         if let Some(a) = app.store.get::<Alert>(&id)? {
             items.push(a);
         }

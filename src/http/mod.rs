@@ -52,6 +52,14 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(Store, keys::Keys)> {
     let store = Store::open(dir)
         .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", dir.display()))?;
     let report = migrate::run(&store)?;
+    let withdrawn = crate::ingest::pipeline::withdraw_unannounced_alerts(&store)
+        .map_err(|e| anyhow::anyhow!("checking the newest alerts: {e}"))?;
+    if withdrawn > 0 {
+        tracing::warn!(
+            withdrawn,
+            "unclean stop: alerts of unacknowledged batches withdrawn; their senders retry them"
+        );
+    }
     if report.from != report.to {
         tracing::info!(
             from = report.from,

@@ -16,6 +16,7 @@ use corerecon_actors::alert::{AlertDirectory, GetAlertActor, RecordDuplicates};
 use corerecon_actors::model::{Alert, AlertDraft, AlertStatus, Severity, SourceKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -58,6 +59,26 @@ struct StormCounter {
 struct State {
     storms: HashMap<(String, String), StormCounter>,
     correlation: HashMap<(String, &'static str, String), (String, DateTime<Utc>)>,
+    /// Dedup and idempotency keys of batches decided but not committed yet, and the alert
+    /// each points at: the store commit runs outside this lock, so a request decided in
+    /// the meantime must see these keys as the store soon will.
+    pending_keys: HashMap<Vec<u8>, String>,
+    /// Alerts created by those batches, with the signal of their commit: an increment or a
+    /// replayed id may only be acknowledged once the alert it names is stored.
+    pending_alerts: HashMap<String, watch::Receiver<bool>>,
+}
+
+/// What one request's drafts turned into, decided under the pipeline lock.
+struct Decision {
+    outcome: IngestOutcome,
+    created: Vec<Alert>,
+    /// Writes besides the new alerts (keys, change log), in commit order.
+    batch: Batch,
+    increments: HashMap<String, (u64, DateTime<Utc>)>,
+    /// Keys and alerts this request registered as pending, to clear after its commit.
+    keys: Vec<Vec<u8>>,
+    /// Commits of other requests that must land before this one answers.
+    waits: Vec<watch::Receiver<bool>>,
 }
 
 pub struct Pipeline {
@@ -165,10 +186,43 @@ impl Pipeline {
         }
         let now = Utc::now();
         let window = self.dedup_window(tenant, source);
-        let (outcome, increments) = {
+        let (done, committed) = watch::channel(false);
+        let mut d = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            self.decide(&mut state, tenant, source, drafts, now, window)?
+            self.decide(&mut state, tenant, source, drafts, now, window, &committed)?
         };
+        // Encoding and the commit run outside the pipeline lock, so one request's commit
+        // overlaps the next one's decision.
+        let mut batch = Batch::new();
+        for a in &d.created {
+            put_alert(&mut batch, a);
+        }
+        batch.append(std::mem::take(&mut d.batch));
+        let result = self.store.commit_concurrent(batch);
+        {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            for k in &d.keys {
+                state.pending_keys.remove(k);
+            }
+            for a in &d.created {
+                state.pending_alerts.remove(&a.id);
+            }
+        }
+        result?;
+        let _ = done.send(true);
+        for a in &d.created {
+            self.stats.on_created(a);
+        }
+        for mut w in d.waits {
+            if w.wait_for(|stored| *stored).await.is_err() {
+                return Err(ApiError::unavailable(
+                    "ingest.overloaded",
+                    "a concurrent request for the same alert failed; retry",
+                    1,
+                ));
+            }
+        }
+        let (outcome, increments) = (d.outcome, d.increments);
         // The increments are queued on every actor first (they run concurrently), then
         // awaited: the count must be written before the fsync below, or a 202 for
         // duplicates would promise counts that a crash loses.
@@ -217,7 +271,10 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    #[allow(clippy::type_complexity)]
+    /// Decides, for each draft, whether it replays, deduplicates, folds into a storm or
+    /// creates an alert, and registers what it will write as pending. Runs under the
+    /// pipeline lock; stays free of encoding and commits, which run after it.
+    #[allow(clippy::too_many_arguments)]
     fn decide(
         &self,
         state: &mut State,
@@ -226,13 +283,16 @@ impl Pipeline {
         drafts: Vec<AlertDraft>,
         now: DateTime<Utc>,
         window: Duration,
-    ) -> Result<(IngestOutcome, HashMap<String, (u64, DateTime<Utc>)>), ApiError> {
-        let mut out = IngestOutcome::default();
-        let mut batch = Batch::new();
-        let mut increments: HashMap<String, (u64, DateTime<Utc>)> = HashMap::new();
-        // Keys written by this batch, not yet visible in the store.
-        let mut fresh_fp: HashMap<String, String> = HashMap::new();
-        let mut fresh_ref: HashMap<String, String> = HashMap::new();
+        committed: &watch::Receiver<bool>,
+    ) -> Result<Decision, ApiError> {
+        let mut d = Decision {
+            outcome: IngestOutcome::default(),
+            created: Vec::new(),
+            batch: Batch::new(),
+            increments: HashMap::new(),
+            keys: Vec::new(),
+            waits: Vec::new(),
+        };
         let minute = now.timestamp() / 60;
         let corr_until = now + Duration::seconds(self.settings.correlation_window_s as i64);
         if state.correlation.len() > CORRELATION_KEYS_MAX {
@@ -248,27 +308,38 @@ impl Pipeline {
             }
         }
 
-        for d in drafts {
-            let seen = d.timestamp.unwrap_or(now);
+        // Pending alerts of other requests that this one names must be stored before the
+        // answer; this request's own are stored by its own commit.
+        let wait_for = |state: &State, d: &mut Decision, id: &str| {
+            if let Some(rx) = state.pending_alerts.get(id)
+                && !rx.same_channel(committed)
+            {
+                d.waits.push(rx.clone());
+            }
+        };
+
+        for draft in drafts {
+            let seen = draft.timestamp.unwrap_or(now);
             // Idempotency: a sender's retry of the same alert maps to the same alert.
-            let ref_key = d
+            let ref_key = draft
                 .source_ref
                 .as_ref()
                 .map(|r| key(&["ref", tenant, source.as_str(), r]));
             if let Some(rk) = &ref_key {
-                let hit = match fresh_ref.get(&hex::encode(rk)) {
+                let hit = match state.pending_keys.get(rk) {
                     Some(id) => Some(id.clone()),
                     None => self.store.get::<AlertKey>(rk)?.map(|k| k.alert_id),
                 };
                 if let Some(id) = hit {
-                    out.ids.push(id);
-                    out.replayed += 1;
+                    wait_for(state, &mut d, &id);
+                    d.outcome.ids.push(id);
+                    d.outcome.replayed += 1;
                     continue;
                 }
             }
-            let fp = fingerprint(source, &d);
+            let fp = fingerprint(source, &draft);
             let fp_key = key(&["fp", tenant, &fp]);
-            let existing = match fresh_fp.get(&fp) {
+            let existing = match state.pending_keys.get(&fp_key) {
                 Some(id) => Some(id.clone()),
                 None => match self.store.get::<AlertKey>(&fp_key)? {
                     Some(k) if k.until.is_some_and(|u| u > now) => self
@@ -280,27 +351,29 @@ impl Pipeline {
                 },
             };
             if let Some(id) = existing {
-                let e = increments.entry(id.clone()).or_insert((0, seen));
+                wait_for(state, &mut d, &id);
+                let e = d.increments.entry(id.clone()).or_insert((0, seen));
                 e.0 += 1;
                 e.1 = e.1.max(seen);
                 if let Some(rk) = ref_key {
-                    batch.put(
+                    d.batch.put(
                         &rk,
                         &AlertKey {
                             alert_id: id.clone(),
                             until: None,
                         },
                     );
-                    fresh_ref.insert(hex::encode(&rk), id.clone());
+                    state.pending_keys.insert(rk.clone(), id.clone());
+                    d.keys.push(rk);
                 }
-                out.ids.push(id);
-                out.deduplicated += 1;
+                d.outcome.ids.push(id);
+                d.outcome.deduplicated += 1;
                 continue;
             }
 
             // Storm guard: beyond the threshold of new alerts a minute for one tenant and
             // rule, fold the flood into one visible storm alert.
-            let rule_key = d
+            let rule_key = draft
                 .rule
                 .clone()
                 .unwrap_or_else(|| format!("source:{}", source.as_str()));
@@ -334,22 +407,21 @@ impl Pipeline {
                                 title: format!("Alert storm: {rule_key}"),
                                 description: Some(format!(
                                     "More than {} new alerts a minute from {rule_key} for tenant {tenant}; further alerts are counted into this one until the flood stops. Example: {}",
-                                    self.settings.storm_threshold, d.title
+                                    self.settings.storm_threshold, draft.title
                                 )),
                                 severity: Severity::High,
-                                rule: d.rule.clone(),
+                                rule: draft.rule.clone(),
                                 category: Some("storm".into()),
-                                raw: serde_json::json!({ "storm_of": rule_key, "example": d.raw }),
+                                raw: serde_json::json!({ "storm_of": rule_key, "example": draft.raw }),
                                 ..AlertDraft::default()
                             },
                             now,
                             None,
                             true,
                         );
-                        put_alert(&mut batch, &storm);
-                        self.stats.on_created(&storm);
-                        batch.change(tenant, "alert.created", &id, None);
-                        out.created += 1;
+                        d.batch.change(tenant, "alert.created", &id, None);
+                        d.created.push(storm);
+                        d.outcome.created += 1;
                         tracing::warn!(tenant, rule = %rule_key, alert_id = %id, "alert storm: folding further alerts");
                         (id, true)
                     }
@@ -359,45 +431,47 @@ impl Pipeline {
                 // A new storm alert's count of 1 is the alert that started it: its count is
                 // exactly the number of alerts it absorbed.
                 if !started {
-                    let e = increments.entry(storm_id.clone()).or_insert((0, seen));
+                    wait_for(state, &mut d, &storm_id);
+                    let e = d.increments.entry(storm_id.clone()).or_insert((0, seen));
                     e.0 += 1;
                 }
-                out.ids.push(storm_id);
-                out.storm_folded += 1;
+                d.outcome.ids.push(storm_id);
+                d.outcome.storm_folded += 1;
                 continue;
             }
 
             let id = self.store.new_id();
-            let group = correlate(state, tenant, &d, &id, now, corr_until);
-            let alert = self.new_alert(&id, tenant, source, d, seen, group, false);
-            put_alert(&mut batch, &alert);
-            self.stats.on_created(&alert);
-            batch.put(
+            let group = correlate(state, tenant, &draft, &id, now, corr_until);
+            let alert = self.new_alert(&id, tenant, source, draft, seen, group, false);
+            d.batch.put(
                 &fp_key,
                 &AlertKey {
                     alert_id: id.clone(),
                     until: Some(now + window),
                 },
             );
-            fresh_fp.insert(fp, id.clone());
+            state.pending_keys.insert(fp_key.clone(), id.clone());
+            d.keys.push(fp_key);
             if let Some(rk) = ref_key {
-                batch.put(
+                d.batch.put(
                     &rk,
                     &AlertKey {
                         alert_id: id.clone(),
                         until: None,
                     },
                 );
-                fresh_ref.insert(hex::encode(&rk), id.clone());
+                state.pending_keys.insert(rk.clone(), id.clone());
+                d.keys.push(rk);
             }
-            batch.change(tenant, "alert.created", &id, None);
-            out.ids.push(id);
-            out.created += 1;
+            d.batch.change(tenant, "alert.created", &id, None);
+            d.created.push(alert);
+            d.outcome.ids.push(id);
+            d.outcome.created += 1;
         }
-        // Duplicates of alerts created in this very batch reach their actors after the
-        // commit, which is what the actors load.
-        self.store.commit(batch)?;
-        Ok((out, increments))
+        for a in &d.created {
+            state.pending_alerts.insert(a.id.clone(), committed.clone());
+        }
+        Ok(d)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -488,4 +562,64 @@ fn correlate(
             .insert((tenant.to_string(), k, v.clone()), (group.clone(), until));
     }
     Some(group)
+}
+
+/// Withdraws stored alerts that have no change record. A crash in the middle of an
+/// ingest commit (see [`Store::commit_concurrent`]) can leave part of a batch on
+/// disk that nobody was answered for: alerts outside search and live views, and keys that
+/// would make the sender's retry replay them. A 202 comes only after the change records
+/// are durable, so such alerts were never acknowledged; removing them with their index
+/// entries and keys lets the retry store them whole. Only the last seconds before the
+/// newest change can hold them. Returns how many were withdrawn.
+pub fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::StoreError> {
+    use crate::store::{Change, decode};
+    let changes = store.tree(Kind::Changes);
+    let Some((_, newest)) = changes.last()? else {
+        return Ok(0);
+    };
+    let newest = decode::<Change>(&newest)?.at;
+    let alerts_from = newest - Duration::seconds(10);
+    let changes_from = alerts_from - Duration::seconds(10);
+    let mut announced = std::collections::HashSet::new();
+    for kv in changes.iter().rev() {
+        let (_, v) = kv?;
+        let c = decode::<Change>(&v)?;
+        if c.at < changes_from {
+            break;
+        }
+        if c.kind.starts_with("alert.") {
+            announced.insert(c.id);
+        }
+    }
+    let lo = ulid::Ulid::from_parts(alerts_from.timestamp_millis().max(0) as u64, 0).to_string();
+    let mut batch = Batch::new();
+    let mut found = 0;
+    for kv in store.tree(Kind::Alerts).range(lo.as_bytes()..) {
+        let (k, v) = kv?;
+        if announced.contains(String::from_utf8_lossy(&k).as_ref()) {
+            continue;
+        }
+        let a = decode::<Alert>(&v)?;
+        tracing::warn!(alert_id = %a.id, tenant = %a.tenant, "withdrawing an alert of an unacknowledged batch cut short by an unclean stop");
+        batch.delete(Kind::Alerts, &a.id);
+        batch.delete(Kind::AlertsByTenant, key(&[&a.tenant, &a.id]));
+        if let Some(g) = &a.group {
+            batch.delete(Kind::AlertGroups, key(&[&a.tenant, g, &a.id]));
+        }
+        let mut keys = vec![key(&["fp", &a.tenant, &a.fingerprint])];
+        if let Some(r) = &a.source_ref {
+            keys.push(key(&["ref", &a.tenant, a.source.as_str(), r]));
+        }
+        for k in keys {
+            if store
+                .get::<AlertKey>(&k)?
+                .is_some_and(|ak| ak.alert_id == a.id)
+            {
+                batch.delete(Kind::AlertKeys, k);
+            }
+        }
+        found += 1;
+    }
+    store.commit(batch)?;
+    Ok(found)
 }

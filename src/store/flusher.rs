@@ -30,7 +30,7 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db, durable_seq: u64) -> Flusher {
+    pub(crate) fn start(db: sled::Db, published: Arc<super::Published>) -> Flusher {
         let shared = Arc::new((
             Mutex::new(State {
                 waiting: Vec::new(),
@@ -39,12 +39,12 @@ impl Flusher {
             }),
             Condvar::new(),
         ));
-        let (durable, _) = tokio::sync::watch::channel(durable_seq);
+        let (durable, _) = tokio::sync::watch::channel(published.get());
         let worker_shared = shared.clone();
         let worker_durable = durable.clone();
         let thread = std::thread::Builder::new()
             .name("store-flusher".into())
-            .spawn(move || run(db, worker_shared, worker_durable))
+            .spawn(move || run(db, published, worker_shared, worker_durable))
             .expect("spawning the flusher thread");
         Flusher {
             shared,
@@ -98,10 +98,10 @@ impl Flusher {
 
 fn run(
     db: sled::Db,
+    published: Arc<super::Published>,
     shared: Arc<(Mutex<State>, Condvar)>,
     durable: tokio::sync::watch::Sender<u64>,
 ) {
-    let changes = db.open_tree("changes").ok();
     loop {
         let batch = {
             let (lock, cv) = &*shared;
@@ -114,12 +114,10 @@ fn run(
             }
             std::mem::take(&mut st.waiting)
         };
-        // Everything committed before this point is covered by the flush below.
-        let seq_before = changes
-            .as_ref()
-            .and_then(|t| t.last().ok().flatten())
-            .map(|(k, _)| super::be_u64(&k))
-            .unwrap_or(0);
+        // Every commit published before this point is covered by the flush below (a
+        // commit still running may have written part of its batch; it is published, and
+        // made durable, by a later flush).
+        let seq_before = published.get();
         let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
         let n = batch.len() as u64;
         for w in batch {

@@ -9,8 +9,8 @@ pub mod migrate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -233,6 +233,13 @@ impl Batch {
         self
     }
 
+    /// Moves another batch's writes and changes after this one's.
+    pub fn append(&mut self, other: Batch) -> &mut Self {
+        self.ops.extend(other.ops);
+        self.changes.extend(other.changes);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.changes.is_empty()
     }
@@ -248,12 +255,68 @@ struct Inner {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     dir: PathBuf,
-    /// Serialises commits so that change sequence numbers commit in order: a consumer
-    /// that has read seq N never later finds a smaller seq appear.
-    write_lock: Mutex<()>,
-    last_seq: AtomicU64,
+    /// Held shared by every commit and exclusively by a backup, which so sees no commit
+    /// half applied.
+    commit_gate: RwLock<()>,
+    /// Change sequence numbers handed out to commits, applied or not yet.
+    allocated: Mutex<u64>,
+    /// Commits run concurrently; their change sequence numbers become visible in order.
+    published: Arc<Published>,
     flusher: Flusher,
     ids: Mutex<ulid::Generator>,
+}
+
+/// The highest change sequence number below which every commit has been applied. A
+/// consumer that has read up to it never later finds a smaller sequence number appear,
+/// even though commits finish out of order.
+pub(crate) struct Published {
+    last: AtomicU64,
+    finished: Mutex<std::collections::BTreeMap<u64, u64>>,
+}
+
+impl Published {
+    fn new(last: u64) -> Published {
+        Published {
+            last: AtomicU64::new(last),
+            finished: Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
+    }
+
+    /// Marks `first..=last` applied (or abandoned) and advances over every contiguous
+    /// finished range.
+    fn finish(&self, first: u64, last: u64) {
+        let mut done = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        done.insert(first, last);
+        let mut next = self.get() + 1;
+        while let Some((&f, &l)) = done.first_key_value() {
+            if f != next {
+                break;
+            }
+            done.pop_first();
+            next = l + 1;
+        }
+        self.last.store(next - 1, Ordering::Release);
+    }
+}
+
+/// Publishes a commit's sequence numbers however the commit ends, so that a failed
+/// commit does not hold back every later one.
+struct SeqRange<'a> {
+    published: &'a Published,
+    first: u64,
+    last: u64,
+}
+
+impl Drop for SeqRange<'_> {
+    fn drop(&mut self) {
+        if self.last >= self.first {
+            self.published.finish(self.first, self.last);
+        }
+    }
 }
 
 impl Store {
@@ -275,14 +338,16 @@ impl Store {
             Some((k, _)) => be_u64(&k),
             None => 0,
         };
-        let flusher = Flusher::start(db.clone(), last_seq);
+        let published = Arc::new(Published::new(last_seq));
+        let flusher = Flusher::start(db.clone(), published.clone());
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 trees,
                 dir: data_dir.to_path_buf(),
-                write_lock: Mutex::new(()),
-                last_seq: AtomicU64::new(last_seq),
+                commit_gate: RwLock::new(()),
+                allocated: Mutex::new(last_seq),
+                published,
                 flusher,
                 ids: Mutex::new(ulid::Generator::new()),
             }),
@@ -340,22 +405,45 @@ impl Store {
     /// last change sequence number of the batch; the writes are visible at once and
     /// durable after [`Store::sync`].
     pub fn commit(&self, batch: Batch) -> Result<u64, StoreError> {
+        self.apply(batch, true)
+    }
+
+    /// Applies a batch of new alerts without a multi-tree transaction: its writes go in
+    /// the batch's order with the change log last, and run concurrently with other
+    /// commits. sled recovers a prefix of its log after a crash, so an unacknowledged
+    /// batch can leave records without their change records; the ingest pipeline withdraws
+    /// those at start (`withdraw_unannounced_alerts`). A sled transaction costs a read per
+    /// written key and excludes every other writer: on the ingest path that was most of
+    /// the time of a request.
+    pub fn commit_concurrent(&self, batch: Batch) -> Result<u64, StoreError> {
+        self.apply(batch, false)
+    }
+
+    fn apply(&self, batch: Batch, atomic: bool) -> Result<u64, StoreError> {
         if batch.is_empty() {
-            return Ok(self.inner.last_seq.load(Ordering::Acquire));
+            return Ok(self.last_seq());
         }
-        let _guard = self
+        let _gate = self
             .inner
-            .write_lock
-            .lock()
+            .commit_gate
+            .read()
             .unwrap_or_else(|p| p.into_inner());
-        let first_seq = self.inner.last_seq.load(Ordering::Acquire) + 1;
+        let n = batch.changes.len() as u64;
+        let first_seq = {
+            let mut a = self
+                .inner
+                .allocated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *a += n;
+            *a - n + 1
+        };
+        let range = SeqRange {
+            published: &self.inner.published,
+            first: first_seq,
+            last: first_seq + n - 1,
+        };
         let now = Utc::now();
-        let mut kinds: Vec<Kind> = batch.ops.iter().map(|(k, _, _)| *k).collect();
-        kinds.push(Kind::Changes);
-        kinds.sort_by_key(|k| k.index());
-        kinds.dedup();
-        let trees: Vec<&sled::Tree> = kinds.iter().map(|k| self.tree(*k)).collect();
-        let slot = |k: Kind| kinds.iter().position(|x| *x == k).unwrap_or(0);
         let changes: Vec<(u64, Vec<u8>)> = batch
             .changes
             .iter()
@@ -373,6 +461,40 @@ impl Store {
                 (seq, encode(&c))
             })
             .collect();
+        if atomic {
+            self.apply_transaction(&batch, &changes)?;
+        } else {
+            for (kind, key, value) in &batch.ops {
+                let tree = self.tree(*kind);
+                match value {
+                    Some(v) => tree.insert(key.as_slice(), v.as_slice())?,
+                    None => tree.remove(key.as_slice())?,
+                };
+            }
+            let log = self.tree(Kind::Changes);
+            for (seq, bytes) in &changes {
+                log.insert(seq.to_be_bytes(), bytes.as_slice())?;
+            }
+        }
+        drop(range);
+        Ok(if n > 0 {
+            first_seq + n - 1
+        } else {
+            self.last_seq()
+        })
+    }
+
+    fn apply_transaction(
+        &self,
+        batch: &Batch,
+        changes: &[(u64, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut kinds: Vec<Kind> = batch.ops.iter().map(|(k, _, _)| *k).collect();
+        kinds.push(Kind::Changes);
+        kinds.sort_by_key(|k| k.index());
+        kinds.dedup();
+        let trees: Vec<&sled::Tree> = kinds.iter().map(|k| self.tree(*k)).collect();
+        let slot = |k: Kind| kinds.iter().position(|x| *x == k).unwrap_or(0);
         let result: Result<(), sled::transaction::TransactionError<()>> =
             trees.as_slice().transaction(|views| {
                 for (kind, key, value) in &batch.ops {
@@ -387,23 +509,18 @@ impl Store {
                     }
                 }
                 let log = &views[slot(Kind::Changes)];
-                for (seq, bytes) in &changes {
+                for (seq, bytes) in changes {
                     log.insert(&seq.to_be_bytes(), bytes.as_slice())?;
                 }
                 Ok(())
             });
         match result {
-            Ok(()) => {}
-            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
+            Ok(()) => Ok(()),
+            Err(sled::transaction::TransactionError::Storage(e)) => Err(e.into()),
             Err(sled::transaction::TransactionError::Abort(())) => {
-                return Err(StoreError::Invalid("transaction aborted".into()));
+                Err(StoreError::Invalid("transaction aborted".into()))
             }
         }
-        let last = first_seq + changes.len() as u64 - 1;
-        if !changes.is_empty() {
-            self.inner.last_seq.store(last, Ordering::Release);
-        }
-        Ok(self.inner.last_seq.load(Ordering::Acquire))
     }
 
     /// Resolves once everything committed before the call is on disk (group commit).
@@ -418,8 +535,9 @@ impl Store {
         Ok(seq)
     }
 
+    /// The last change sequence number below which every commit is applied.
     pub fn last_seq(&self) -> u64 {
-        self.inner.last_seq.load(Ordering::Acquire)
+        self.inner.published.get()
     }
 
     /// The highest change sequence number known to be on disk; consumers that must not
@@ -481,8 +599,8 @@ impl Store {
     pub fn with_writes_paused<T>(&self, f: impl FnOnce(&sled::Db, &[sled::Tree]) -> T) -> T {
         let _guard = self
             .inner
-            .write_lock
-            .lock()
+            .commit_gate
+            .write()
             .unwrap_or_else(|p| p.into_inner());
         f(&self.inner.db, &self.inner.trees)
     }

@@ -97,6 +97,60 @@ async fn every_acknowledged_write_survives_kill_9() {
         acked.len(),
         &missing[..missing.len().min(5)]
     );
+
+    // Nothing half-stored either: the kill can cut an unacknowledged batch short, and
+    // whatever of it the list shows must also be announced (searchable), never a stored
+    // alert that search and live views miss while a retry would replay its id.
+    let listed = listed_alerts(&api, &admin).await;
+    assert!(listed.len() >= acked.len());
+    let unconfirmed = std::rc::Rc::new(std::cell::RefCell::new(listed));
+    eventually(
+        "every listed alert is searchable",
+        Duration::from_secs(60),
+        || {
+            let (api, admin, unconfirmed) = (api.clone(), admin.clone(), unconfirmed.clone());
+            async move {
+                let pending = std::mem::take(&mut *unconfirmed.borrow_mut());
+                let mut left = Vec::new();
+                for (id, title) in pending {
+                    let q = format!("/api/v1/alerts?limit=50&q={}", title.replace(' ', "+"));
+                    let found = api.get(&q, &admin).await.json()["items"]
+                        .as_array()
+                        .is_some_and(|items| items.iter().any(|a| a["id"] == id.as_str()));
+                    if !found {
+                        left.push((id, title));
+                    }
+                }
+                let done = left.is_empty();
+                *unconfirmed.borrow_mut() = left;
+                done.then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+/// Every alert the list shows, with its title.
+async fn listed_alerts(api: &Api, token: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/alerts?limit=500&cursor={c}"),
+            None => "/api/v1/alerts?limit=500".to_string(),
+        };
+        let page = api.get(&path, token).await.json();
+        for a in page["items"].as_array().unwrap() {
+            out.push((
+                a["id"].as_str().unwrap().to_string(),
+                a["title"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
 }
 
 async fn all_alert_ids(api: &Api, token: &str) -> HashSet<String> {
