@@ -24,12 +24,19 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const REPLAY_MAX: usize = 10_000;
 
 /// One frame, encoded once and shared by every session that receives it.
-#[derive(Clone, Message)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct Frame {
     pub seq: u64,
+    pub tenant: String,
     pub text: Arc<str>,
 }
+
+/// The frames of one stretch of the change log, handed to every session as one message:
+/// at a thousand alerts a second and a thousand sessions, a message per frame and session
+/// would cost a mailbox push and a socket write each; per stretch, one of each.
+#[derive(Clone, Message)]
+#[rtype(result = "()")]
+struct Frames(Arc<[Frame]>);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -53,8 +60,7 @@ struct Disconnect {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Broadcast {
-    pub tenant: String,
-    pub frame: Frame,
+    pub frames: Vec<Frame>,
 }
 
 pub struct Hub {
@@ -106,13 +112,15 @@ impl Handler<Disconnect> for Hub {
 impl Handler<Broadcast> for Hub {
     type Result = ();
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
+        let frames: Arc<[Frame]> = msg.frames.into();
         let mut slow = Vec::new();
         for (id, (addr, scope)) in &self.sessions {
-            if !scope.allows(&msg.tenant) {
+            let visible = frames.iter().filter(|f| scope.allows(&f.tenant)).count();
+            if visible == 0 {
                 continue;
             }
-            match addr.try_send(msg.frame.clone()) {
-                Ok(()) => self.delivered += 1,
+            match addr.try_send(Frames(frames.clone())) {
+                Ok(()) => self.delivered += visible as u64,
                 Err(SendError::Full(_)) => {
                     addr.do_send(Evict { reason: "too slow: frames queued beyond the limit; reconnect with ?since=<last seq>" });
                     slow.push(*id);
@@ -194,22 +202,21 @@ pub fn spawn_feeder(app: web::Data<App>) {
                 if app.ws_connected.load(Ordering::Acquire) == 0 {
                     continue;
                 }
-                for c in batch {
-                    if let Some(text) = frame_for(&app, &c) {
-                        let frame = Frame {
+                let frames: Vec<Frame> = batch
+                    .into_iter()
+                    .filter_map(|c| {
+                        let text = frame_for(&app, &c)?;
+                        Some(Frame {
                             seq: c.seq,
+                            tenant: c.tenant,
                             text: text.into(),
-                        };
-                        // Awaiting the hub's mailbox is the backpressure: the feeder lags,
-                        // the change log holds what it has not sent yet.
-                        let _ = app
-                            .hub
-                            .send(Broadcast {
-                                tenant: c.tenant.clone(),
-                                frame,
-                            })
-                            .await;
-                    }
+                        })
+                    })
+                    .collect();
+                if !frames.is_empty() {
+                    // Awaiting the hub's mailbox is the backpressure: the feeder lags, the
+                    // change log holds what it has not sent yet.
+                    let _ = app.hub.send(Broadcast { frames }).await;
                 }
             }
         }
@@ -318,12 +325,14 @@ impl Actor for WsSession {
     }
 }
 
-impl Handler<Frame> for WsSession {
+impl Handler<Frames> for WsSession {
     type Result = ();
-    fn handle(&mut self, f: Frame, ctx: &mut Self::Context) {
-        if f.seq > self.last_sent {
-            self.last_sent = f.seq;
-            ctx.text(&*f.text);
+    fn handle(&mut self, Frames(frames): Frames, ctx: &mut Self::Context) {
+        for f in frames.iter() {
+            if f.seq > self.last_sent && self.scope.allows(&f.tenant) {
+                self.last_sent = f.seq;
+                ctx.text(&*f.text);
+            }
         }
     }
 }
