@@ -41,6 +41,14 @@ EXAMPLES:
   WebSocket delivery latency, 1,000 browsers, 1,000 alerts/s (log in as a user):
     CORERECON_PASSWORD=... corerecon-load ws --clients 1000 --rate 1000 --username admin --duration 30
 
+  Time the alert list, a search and the dashboard as an analyst's browser asks for them
+  (p50/p95/p99 per path; log in with --username and CORERECON_PASSWORD):
+    corerecon-load get --requests 200 --path '/api/v1/alerts?limit=50' \\
+      --path '/api/v1/alerts?q=powershell&limit=50' --path /api/v1/dashboard/summary
+
+  Create 100,000 incidents (8 requests in flight) to size the incident views:
+    corerecon-load incidents --count 100000 -c 8
+
   Hold 10,000 idle WebSocket clients for a minute:
     corerecon-load idle-ws --clients 10000 --duration 60 --access-token $ACCESS_TOKEN
 
@@ -98,6 +106,41 @@ enum Mode {
     Ws(WsArgs),
     /// Hold N idle WebSocket clients for --duration and report how many stayed connected.
     IdleWs(IdleArgs),
+    /// Time GET requests to API routes (list, search, dashboard) as an analyst's browser
+    /// makes them, one percentile set per path.
+    Get(GetArgs),
+    /// Create incidents through the API (to size the incident views and KPIs).
+    Incidents(IncidentArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct GetArgs {
+    /// A path with its query, e.g. '/api/v1/alerts?limit=50'; repeat for several.
+    #[arg(long = "path", required = true)]
+    paths: Vec<String>,
+    /// Requests per path.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    connections: usize,
+    #[command(flatten)]
+    user: UserAuth,
+}
+
+#[derive(Args, Debug, Clone)]
+struct IncidentArgs {
+    /// Incidents to create.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Requests in flight at once.
+    #[arg(short = 'c', long, default_value_t = 8)]
+    connections: usize,
+    /// Tenant of the incidents.
+    #[arg(long, default_value = "default")]
+    tenant: String,
+    #[command(flatten)]
+    user: UserAuth,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -198,6 +241,8 @@ fn main() {
         Mode::Webhook(a) | Mode::Hec(a) => a.connections,
         Mode::Ws(a) => a.clients + a.connections,
         Mode::IdleWs(a) => a.clients,
+        Mode::Get(a) => a.connections,
+        Mode::Incidents(a) => a.connections,
     };
     raise_fd_limit(needed_fds + 64);
     let result = match cli.mode {
@@ -205,6 +250,8 @@ fn main() {
         Mode::Hec(ref a) => run_send(&cli.common, a, Target::Hec),
         Mode::Ws(ref a) => run_ws(&cli.common, a),
         Mode::IdleWs(ref a) => run_idle(&cli.common, a),
+        Mode::Get(ref a) => run_get(&cli.common, a),
+        Mode::Incidents(ref a) => run_incidents(&cli.common, a),
     };
     match result {
         Ok(v) => {
@@ -357,6 +404,7 @@ fn percentiles(us: &mut [u32]) -> Value {
         "samples": n,
         "p50": round3(at(0.50)),
         "p90": round3(at(0.90)),
+        "p95": round3(at(0.95)),
         "p99": round3(at(0.99)),
         "max": round3(at(1.0)),
         "mean": round3(mean),
@@ -1161,6 +1209,132 @@ fn run_idle(common: &Common, a: &IdleArgs) -> Result<Value, String> {
         "held_s": round3(started.elapsed().as_secs_f64()),
         "clients": ws_json(&mut ws, a.clients),
         "frames": {"received": ws.frames, "bytes": ws.bytes},
+    }))
+}
+
+/// Sends `count` requests made by `request(i)` with `connections` in flight; returns the
+/// latencies (µs) of the 2xx answers and the other answers counted by status.
+fn timed_requests<F>(
+    common: &Common,
+    connections: usize,
+    count: usize,
+    request: F,
+) -> (Vec<u32>, BTreeMap<String, u64>, f64)
+where
+    F: Fn(&awc::Client, usize) -> (awc::ClientRequest, Option<String>) + 'static,
+{
+    let timeout = common.timeout;
+    System::new().block_on(async move {
+        let client = http_client(connections, timeout);
+        let next = Rc::new(std::cell::Cell::new(0usize));
+        let lat: Rc<RefCell<Vec<u32>>> = Rc::default();
+        let errors: Rc<RefCell<BTreeMap<String, u64>>> = Rc::default();
+        let request = Rc::new(request);
+        let started = Instant::now();
+        let workers = (0..connections.max(1)).map(|_| {
+            let (client, next, lat, errors, request) = (
+                client.clone(),
+                next.clone(),
+                lat.clone(),
+                errors.clone(),
+                request.clone(),
+            );
+            async move {
+                loop {
+                    let i = next.get();
+                    if i >= count {
+                        return;
+                    }
+                    next.set(i + 1);
+                    let t = Instant::now();
+                    let (req, body) = request(&client, i);
+                    let sent = match body {
+                        Some(b) => req.content_type("application/json").send_body(b).await,
+                        None => req.send().await,
+                    };
+                    let key = match sent {
+                        Ok(mut resp) => {
+                            let ok = resp.status().is_success();
+                            let drained = resp.body().limit(64 * 1024 * 1024).await.is_ok();
+                            if ok && drained {
+                                lat.borrow_mut().push(t.elapsed().as_micros() as u32);
+                                continue;
+                            }
+                            resp.status().as_u16().to_string()
+                        }
+                        Err(e) => classify_send_error(&e).to_string(),
+                    };
+                    *errors.borrow_mut().entry(key).or_default() += 1;
+                }
+            }
+        });
+        futures_util::future::join_all(workers).await;
+        let secs = started.elapsed().as_secs_f64();
+        let lat = lat.take();
+        let errors = errors.take();
+        (lat, errors, secs)
+    })
+}
+
+fn run_get(common: &Common, a: &GetArgs) -> Result<Value, String> {
+    let token = access_token(common, &a.user)?;
+    let base = common.url.trim_end_matches('/').to_string();
+    let mut results = serde_json::Map::new();
+    for path in &a.paths {
+        let url = format!("{base}{path}");
+        let auth = format!("Bearer {token}");
+        let (mut lat, errors, secs) =
+            timed_requests(common, a.connections, a.requests, move |c, _| {
+                (
+                    c.get(&url).insert_header(("Authorization", auth.as_str())),
+                    None,
+                )
+            });
+        results.insert(
+            path.clone(),
+            json!({
+                "latency_ms": percentiles(&mut lat),
+                "requests_per_s": round2(a.requests as f64 / secs),
+                "errors": errors,
+            }),
+        );
+    }
+    Ok(json!({
+        "mode": "get",
+        "url": common.url,
+        "config": {"requests": a.requests, "connections": a.connections},
+        "paths": results,
+    }))
+}
+
+fn run_incidents(common: &Common, a: &IncidentArgs) -> Result<Value, String> {
+    let token = access_token(common, &a.user)?;
+    let url = format!("{}/api/v1/incidents", common.url.trim_end_matches('/'));
+    let run = run_id();
+    let tenant = a.tenant.clone();
+    let auth = format!("Bearer {token}");
+    let (mut lat, errors, secs) = timed_requests(common, a.connections, a.count, move |c, i| {
+        const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+        let body = json!({
+            "title": format!("Load test incident {run}-{i}"),
+            "severity": SEVERITIES[i % SEVERITIES.len()],
+            "tenant": tenant,
+            "tags": ["load"],
+        });
+        (
+            c.post(&url).insert_header(("Authorization", auth.as_str())),
+            Some(body.to_string()),
+        )
+    });
+    let created = lat.len();
+    Ok(json!({
+        "mode": "incidents",
+        "url": common.url,
+        "config": {"count": a.count, "connections": a.connections, "tenant": a.tenant},
+        "created": created,
+        "incidents_per_s": round2(created as f64 / secs),
+        "latency_ms": percentiles(&mut lat),
+        "errors": errors,
     }))
 }
 
