@@ -98,7 +98,7 @@ async fn run(
     started_at: Instant,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let alert_stats = Arc::new(load_alert_stats(&store));
+    let alert_stats = Arc::new(crate::stats::AlertStats::load(&store));
     let (book, running_clocks) = crate::incidents::load_at_start(&store);
     let kpis = Arc::new(crate::incidents::Kpis {
         incidents: std::sync::Mutex::new(book),
@@ -213,6 +213,9 @@ async fn run(
     // actix-web stops gracefully on SIGTERM and SIGINT; the store is flushed by the caller.
     server.run().await?;
     app.ready.store(false, Ordering::Release);
+    if let Err(e) = app.alert_stats.save_snapshot(&app.store) {
+        tracing::warn!(error = %e, "saving the dashboard counters; the next start counts them from the store");
+    }
     Ok(())
 }
 
@@ -309,19 +312,4 @@ impl utoipa::Modify for BearerAuth {
             ),
         );
     }
-}
-
-/// Counts the store's alerts once at start-up; saves keep the counters current after.
-fn load_alert_stats(store: &Store) -> crate::stats::AlertStats {
-    let stats = crate::stats::AlertStats::default();
-    for (_, v) in store
-        .tree(crate::store::Kind::Alerts)
-        .iter()
-        .filter_map(|kv| kv.ok())
-    {
-        if let Ok(a) = crate::store::decode::<corerecon_actors::model::Alert>(&v) {
-            stats.on_created(&a);
-        }
-    }
-    stats
 }

@@ -632,3 +632,54 @@ async fn duplicate_counts_acknowledged_survive_kill_9() {
         "every acknowledged duplicate is counted after kill -9"
     );
 }
+
+/// The parts of the dashboard summary kept from alert counters (the trend's buckets are
+/// left out: they move with the clock).
+async fn alert_counters(api: &Api, admin: &str) -> Value {
+    let v = api.get("/api/v1/dashboard/summary", admin).await.json();
+    json!({"alerts": v["alerts"], "top": v["top"]})
+}
+
+#[actix_web::test]
+async fn dashboard_counters_are_the_same_after_a_graceful_restart_and_after_kill_9() {
+    let (mut server, api, admin, token) = setup_with(&[]).await;
+    const SEVERITIES: [&str; 3] = ["critical", "high", "low"];
+    let batch = |tag: &str| -> Value {
+        (0..30)
+            .map(|i| {
+                json!({"title": format!("Counted {tag} {i}"), "severity": SEVERITIES[i % 3],
+                       "host": format!("counted-{}", i % 4), "rule": format!("rule-{tag}-{i}")})
+            })
+            .collect()
+    };
+    let ids = post_alerts(&api, &token, &batch("a")).await;
+    let r = patch(
+        &api,
+        &format!("/api/v1/alerts/{}", ids[0]),
+        &admin,
+        json!({"status": "closed"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let before = alert_counters(&api, &admin).await;
+    assert_eq!(before["alerts"]["open_total"], 29, "{before}");
+    assert_eq!(before["top"]["hosts"][0]["count"], 8, "{before}");
+
+    // A graceful stop saves the counters; the start reads them back.
+    assert!(server.terminate().is_some_and(|s| s.success()));
+    server.restart();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    assert_eq!(alert_counters(&api, &admin).await, before);
+
+    // After more alerts and a kill, the saved counters are stale: the start counts the
+    // stored alerts instead, and gets the same figures the live counters had.
+    post_alerts(&api, &token, &batch("b")).await;
+    let live = alert_counters(&api, &admin).await;
+    assert_eq!(live["alerts"]["open_total"], 59, "{live}");
+    server.kill9();
+    server.restart();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    assert_eq!(alert_counters(&api, &admin).await, live);
+}
