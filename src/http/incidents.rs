@@ -582,8 +582,13 @@ async fn merge_into(
         },
     )
     .await?;
-    // The source's observables and timeline join the target's; its alerts point to it.
+    // The source's observables, timeline and tasks join the target's (the tasks move: the
+    // work goes on in one place); its alerts point to it.
     let mut b = Batch::new();
+    for t in inc::tasks(&app.store, &source.id)? {
+        b.put(key(&[&target.id, &t.id]), &t);
+        b.delete(Kind::Tasks, key(&[&source.id, &t.id]));
+    }
     for o in inc::observables(&app.store, &source.id)? {
         b.put(inc::observable_key(&target.id, &o), &o);
         b.put_raw(

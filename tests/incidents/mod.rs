@@ -1578,6 +1578,15 @@ async fn escalating_a_correlated_group_makes_one_incident_and_merge_folds_two() 
         )
         .await;
     assert_eq!(r.status, 201);
+    let r = api
+        .post(
+            &format!("/api/v1/incidents/{other}/tasks"),
+            &admin,
+            json!({"title": "Pull the dropper from srv-four"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let other_task = str_of(&r.json()["id"]);
     let other_tl = timeline(&api, &admin, &other).await;
     let r = api
         .post(
@@ -1607,6 +1616,24 @@ async fn escalating_a_correlated_group_makes_one_incident_and_merge_folds_two() 
     assert_eq!(get_alert(&api, &admin, &a4).await["incident"], id.as_str());
     let obs = observable_set(&observables(&api, &admin, &id).await);
     assert!(obs.contains(&pair("domain", "dropper.example")), "{obs:?}");
+    // Its open work moved too: the task is the survivor's, and no longer the duplicate's.
+    let tasks_of = |id: String| {
+        let (api, admin) = (api.clone(), admin.clone());
+        async move {
+            let r = api
+                .get(&format!("/api/v1/incidents/{id}/tasks"), &admin)
+                .await;
+            assert_eq!(r.status, 200);
+            r.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| str_of(&t["id"]))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(tasks_of(id.clone()).await.contains(&other_task));
+    assert!(tasks_of(other.clone()).await.is_empty());
     // The timelines were merged: the source's entries appear on the target's.
     let tl: HashSet<String> = timeline(&api, &admin, &id)
         .await
