@@ -120,9 +120,8 @@ fn run(
         let seq_before = published.get();
         let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
         let n = batch.len() as u64;
-        for w in batch {
-            let _ = w.send(result.clone());
-        }
+        // The durable sequence moves before the waiters wake: whoever was told "durable"
+        // must find it so.
         if result.is_ok() {
             durable.send_if_modified(|d| {
                 if seq_before > *d {
@@ -132,6 +131,9 @@ fn run(
                     false
                 }
             });
+        }
+        for w in batch {
+            let _ = w.send(result.clone());
         }
         let mut st = shared.0.lock().unwrap_or_else(|p| p.into_inner());
         st.stats.flushes += 1;

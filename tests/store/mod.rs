@@ -154,22 +154,11 @@ async fn listed_alerts(api: &Api, token: &str) -> Vec<(String, String)> {
 }
 
 async fn all_alert_ids(api: &Api, token: &str) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/alerts?limit=500&cursor={c}"),
-            None => "/api/v1/alerts?limit=500".to_string(),
-        };
-        let page = api.get(&path, token).await.json();
-        for a in page["items"].as_array().unwrap() {
-            ids.insert(a["id"].as_str().unwrap().to_string());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return ids,
-        }
-    }
+    listed_alerts(api, token)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
 
 #[actix_web::test]
