@@ -307,9 +307,8 @@ export function writeNote(name, text) {
 export const uniq = (p) => `${p}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 /**
- * True when the server answers `route.not_found` for this route: the API is not built yet.
- * Tests use it to skip (visibly, with the reason) instead of failing on a missing route;
- * any other answer — including a real 404 for a missing object — means the route exists.
+ * True when the server answers `route.not_found` for this route. Any other answer —
+ * including a real 404 for a missing object — means the route exists.
  */
 export async function routeMissing(api, method, path, body = {}) {
   const res = await fetch(`${api.base}${path}`, {
@@ -326,13 +325,16 @@ export async function routeMissing(api, method, path, body = {}) {
   }
 }
 
-/** Skips test `t` when any of the routes is missing; returns whether it skipped. */
+/**
+ * Against the in-repo mock (CORERECON_E2E_MOCK=1), which lacks some routes, skips test `t`
+ * when any of them is missing and returns whether it skipped. Against the real binary a
+ * missing route is a failure, never a skip.
+ */
 export async function skipUnlessRoutes(t, api, routes) {
   const missing = [];
   for (const [method, path] of routes) if (await routeMissing(api, method, path)) missing.push(`${method} ${path}`);
-  if (missing.length) {
-    t.skip(`server lacks ${missing.join(', ')}`);
-    return true;
-  }
-  return false;
+  if (!missing.length) return false;
+  if (process.env.CORERECON_E2E_MOCK !== '1') throw new Error(`the appliance lacks ${missing.join(', ')}`);
+  t.skip(`the mock lacks ${missing.join(', ')}`);
+  return true;
 }
