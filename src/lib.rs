@@ -91,6 +91,15 @@ pub mod repo {
         }
     }
 
+    /// Removes what [`put_alert`] wrote.
+    pub fn delete_alert(b: &mut Batch, alert: &Alert) {
+        b.delete(Kind::Alerts, &alert.id)
+            .delete(Kind::AlertsByTenant, key(&[&alert.tenant, &alert.id]));
+        if let Some(g) = alert.group.as_ref().filter(|g| **g != alert.id) {
+            b.delete(Kind::AlertGroups, key(&[&alert.tenant, g, &alert.id]));
+        }
+    }
+
     pub struct SledAlertRepo(pub Store, pub std::sync::Arc<crate::stats::AlertStats>);
 
     impl AlertRepo for SledAlertRepo {

@@ -10,7 +10,7 @@ use corerecon_actors::model::{Alert, AlertStatus, Scope, Severity, SourceKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::store::{Kind, Record, Store};
+use crate::store::{Kind, Store};
 
 const HOUR: i64 = 3600;
 const KEEP_HOURS: i64 = 24 * 7;
@@ -31,44 +31,33 @@ fn keep_heaviest(m: &mut HashMap<(String, String), u64>, keep: usize) {
 
 const SNAPSHOT_KEY: &str = "alert_stats";
 
-/// The fields of a stored alert that the counters read (decoding the whole alert, with
-/// its raw document, is most of the cost of counting a large store).
+/// The fields of an alert that the counters read. At start-up they are decoded from the
+/// stored alerts without the rest (the raw document above all), which is most of the cost
+/// of counting a large store; borrowed, so counting a new alert copies nothing.
 #[derive(Deserialize)]
-struct Counted {
-    tenant: String,
+struct Counted<'a> {
+    #[serde(borrow)]
+    tenant: &'a str,
     severity: Severity,
     status: AlertStatus,
     first_seen: DateTime<Utc>,
     source: SourceKind,
-    host: Option<String>,
-    rule: Option<String>,
-    title: String,
+    #[serde(borrow)]
+    host: Option<&'a str>,
+    #[serde(borrow)]
+    rule: Option<&'a str>,
+    #[serde(borrow)]
+    title: &'a str,
 }
 
-impl Serialize for Counted {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(
-            "a partial view of an alert is never written",
-        ))
-    }
-}
-
-impl Record for Counted {
-    const KIND: Kind = Kind::Alerts;
-    const VERSION: u16 = <Alert as Record>::VERSION;
-}
-
+/// The counters as saved at a graceful stop, with the change sequence they are true at.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+struct Snapshot<C> {
     seq: u64,
-    open: Vec<((String, Severity), u64)>,
-    hourly: Vec<((i64, String), [u64; 5])>,
-    sources: Vec<((String, String), u64)>,
-    hosts: Vec<((String, String), u64)>,
-    rules: Vec<((String, String), u64)>,
+    counters: C,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Inner {
     open: HashMap<(String, Severity), u64>,
     hourly: BTreeMap<(i64, String), [u64; 5]>,
@@ -93,33 +82,36 @@ impl AlertStats {
 
     pub fn on_created(&self, a: &Alert) {
         self.count(&Counted {
-            tenant: a.tenant.clone(),
+            tenant: &a.tenant,
             severity: a.severity,
             status: a.status,
             first_seen: a.first_seen,
             source: a.source,
-            host: a.host.clone(),
-            rule: a.rule.clone(),
-            title: a.title.clone(),
+            host: a.host.as_deref(),
+            rule: a.rule.as_deref(),
+            title: &a.title,
         });
     }
 
     fn count(&self, a: &Counted) {
         let mut g = self.lock();
         if a.status.is_open() {
-            *g.open.entry((a.tenant.clone(), a.severity)).or_default() += 1;
+            *g.open
+                .entry((a.tenant.to_string(), a.severity))
+                .or_default() += 1;
         }
         let hour = a.first_seen.timestamp().div_euclid(HOUR) * HOUR;
         if hour >= Utc::now().timestamp() - KEEP_HOURS * HOUR {
-            g.hourly.entry((hour, a.tenant.clone())).or_default()[sev_index(a.severity)] += 1;
+            let tenant = a.tenant.to_string();
+            g.hourly.entry((hour, tenant.clone())).or_default()[sev_index(a.severity)] += 1;
             *g.sources
-                .entry((a.tenant.clone(), a.source.as_str().into()))
+                .entry((tenant.clone(), a.source.as_str().into()))
                 .or_default() += 1;
-            if let Some(h) = &a.host {
-                *g.hosts.entry((a.tenant.clone(), h.clone())).or_default() += 1;
+            if let Some(h) = a.host {
+                *g.hosts.entry((tenant.clone(), h.to_string())).or_default() += 1;
             }
-            let rule = a.rule.clone().unwrap_or_else(|| a.title.clone());
-            *g.rules.entry((a.tenant.clone(), rule)).or_default() += 1;
+            let rule = a.rule.unwrap_or(a.title).to_string();
+            *g.rules.entry((tenant, rule)).or_default() += 1;
         }
         let g = &mut *g;
         for m in [&mut g.hosts, &mut g.rules] {
@@ -138,7 +130,7 @@ impl AlertStats {
         }
         let stats = AlertStats::default();
         for (_, v) in store.tree(Kind::Alerts).iter().filter_map(|kv| kv.ok()) {
-            if let Ok(a) = crate::store::decode::<Counted>(&v) {
+            if let Ok(a) = crate::store::decode_view::<Alert, Counted>(&v) {
                 stats.count(&a);
             }
         }
@@ -147,38 +139,20 @@ impl AlertStats {
 
     fn from_snapshot(store: &Store) -> Option<AlertStats> {
         let bytes = store.tree(Kind::Meta).get(SNAPSHOT_KEY).ok()??;
-        let snap: Snapshot = rmp_serde::from_slice(&bytes).ok()?;
-        if snap.seq != store.last_seq() {
-            return None;
-        }
-        let stats = AlertStats::default();
-        {
-            let mut g = stats.lock();
-            g.open = snap.open.into_iter().collect();
-            g.hourly = snap.hourly.into_iter().collect();
-            g.sources = snap.sources.into_iter().collect();
-            g.hosts = snap.hosts.into_iter().collect();
-            g.rules = snap.rules.into_iter().collect();
-        }
-        Some(stats)
+        let snap: Snapshot<Inner> = rmp_serde::from_slice(&bytes).ok()?;
+        (snap.seq == store.last_seq()).then(|| AlertStats {
+            inner: Mutex::new(snap.counters),
+        })
     }
 
     /// Written at a graceful stop, with the change sequence it is true at: any later alert
     /// change (a crash, a write after it) makes the next start count from the store.
     pub fn save_snapshot(&self, store: &Store) -> Result<(), crate::store::StoreError> {
-        let snap = {
-            let g = self.lock();
-            Snapshot {
-                seq: store.last_seq(),
-                open: g.open.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                hourly: g.hourly.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                sources: g.sources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                hosts: g.hosts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                rules: g.rules.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            }
-        };
-        let bytes = rmp_serde::to_vec_named(&snap)
-            .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+        let bytes = rmp_serde::to_vec_named(&Snapshot {
+            seq: store.last_seq(),
+            counters: &*self.lock(),
+        })
+        .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
         store.tree(Kind::Meta).insert(SNAPSHOT_KEY, bytes)?;
         Ok(())
     }
@@ -283,5 +257,52 @@ impl AlertStats {
     pub fn prune(&self) {
         let cutoff = Utc::now().timestamp() - KEEP_HOURS * HOUR;
         self.lock().hourly.retain(|(h, _), _| *h >= cutoff);
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::store::Batch;
+
+    fn counted<'a>(tenant: &'a str, host: &'a str) -> Counted<'a> {
+        Counted {
+            tenant,
+            severity: Severity::High,
+            status: AlertStatus::New,
+            first_seen: Utc::now(),
+            source: SourceKind::Generic,
+            host: Some(host),
+            rule: None,
+            title: "probe",
+        }
+    }
+
+    #[test]
+    fn a_snapshot_is_read_back_only_while_no_change_came_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stats = AlertStats::default();
+        for host in ["a", "a", "b"] {
+            stats.count(&counted("t1", host));
+        }
+        stats.count(&counted("t2", "c"));
+        stats.save_snapshot(&store).unwrap();
+        let restored = AlertStats::from_snapshot(&store).expect("snapshot read back");
+        for scope in [Scope::All, Scope::Tenant("t1".into())] {
+            assert_eq!(
+                restored.summary(&scope, Duration::hours(24)),
+                stats.summary(&scope, Duration::hours(24))
+            );
+        }
+        assert_eq!(
+            restored.summary(&Scope::All, Duration::hours(24))["open_total"],
+            4
+        );
+
+        let mut b = Batch::new();
+        b.change("t1", "alert.created", "later", None);
+        store.commit(b).unwrap();
+        assert!(AlertStats::from_snapshot(&store).is_none());
     }
 }

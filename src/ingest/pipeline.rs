@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::repo::put_alert;
+use crate::repo::{delete_alert, put_alert};
 use crate::store::{Batch, Kind, Record, Store, key};
 
 /// Host, user and source-IP keys remembered for correlation, at most.
@@ -102,6 +102,16 @@ impl Drop for InFlight<'_> {
             .ingest_in_flight
             .fetch_sub(self.n, Ordering::AcqRel);
     }
+}
+
+/// The dedup key: an alert's fingerprint within its tenant.
+fn fingerprint_key(tenant: &str, fingerprint: &str) -> Vec<u8> {
+    key(&["fp", tenant, fingerprint])
+}
+
+/// The idempotency key: the sender's own id of an alert.
+fn source_ref_key(tenant: &str, source: SourceKind, source_ref: &str) -> Vec<u8> {
+    key(&["ref", tenant, source.as_str(), source_ref])
 }
 
 /// The fields of an alert that make its fingerprint (default: source + rule + host +
@@ -324,7 +334,7 @@ impl Pipeline {
             let ref_key = draft
                 .source_ref
                 .as_ref()
-                .map(|r| key(&["ref", tenant, source.as_str(), r]));
+                .map(|r| source_ref_key(tenant, source, r));
             if let Some(rk) = &ref_key {
                 let hit = match state.pending_keys.get(rk) {
                     Some(id) => Some(id.clone()),
@@ -338,7 +348,7 @@ impl Pipeline {
                 }
             }
             let fp = fingerprint(source, &draft);
-            let fp_key = key(&["fp", tenant, &fp]);
+            let fp_key = fingerprint_key(tenant, &fp);
             let existing = match state.pending_keys.get(&fp_key) {
                 Some(id) => Some(id.clone()),
                 None => match self.store.get::<AlertKey>(&fp_key)? {
@@ -399,22 +409,25 @@ impl Pipeline {
                     Some((id, _)) => (id.clone(), false),
                     None => {
                         let id = self.store.new_id();
+                        let storm_draft = AlertDraft {
+                            title: format!("Alert storm: {rule_key}"),
+                            description: Some(format!(
+                                "More than {} new alerts a minute from {rule_key} for tenant {tenant}; further alerts are counted into this one until the flood stops. Example: {}",
+                                self.settings.storm_threshold, draft.title
+                            )),
+                            severity: Severity::High,
+                            rule: draft.rule.clone(),
+                            category: Some("storm".into()),
+                            raw: serde_json::json!({ "storm_of": rule_key, "example": draft.raw }),
+                            ..AlertDraft::default()
+                        };
+                        let storm_fp = fingerprint(source, &storm_draft);
                         let storm = self.new_alert(
                             &id,
                             tenant,
                             source,
-                            AlertDraft {
-                                title: format!("Alert storm: {rule_key}"),
-                                description: Some(format!(
-                                    "More than {} new alerts a minute from {rule_key} for tenant {tenant}; further alerts are counted into this one until the flood stops. Example: {}",
-                                    self.settings.storm_threshold, draft.title
-                                )),
-                                severity: Severity::High,
-                                rule: draft.rule.clone(),
-                                category: Some("storm".into()),
-                                raw: serde_json::json!({ "storm_of": rule_key, "example": draft.raw }),
-                                ..AlertDraft::default()
-                            },
+                            storm_draft,
+                            storm_fp,
                             now,
                             None,
                             true,
@@ -442,7 +455,7 @@ impl Pipeline {
 
             let id = self.store.new_id();
             let group = correlate(state, tenant, &draft, &id, now, corr_until);
-            let alert = self.new_alert(&id, tenant, source, draft, seen, group, false);
+            let alert = self.new_alert(&id, tenant, source, draft, fp, seen, group, false);
             d.batch.put(
                 &fp_key,
                 &AlertKey {
@@ -481,12 +494,12 @@ impl Pipeline {
         tenant: &str,
         source: SourceKind,
         d: AlertDraft,
+        fingerprint: String,
         seen: DateTime<Utc>,
         group: Option<String>,
         storm: bool,
     ) -> Alert {
         let now = Utc::now();
-        let fingerprint = fingerprint(source, &d);
         Alert {
             id: id.to_string(),
             tenant: tenant.to_string(),
@@ -601,14 +614,10 @@ pub fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store:
         }
         let a = decode::<Alert>(&v)?;
         tracing::warn!(alert_id = %a.id, tenant = %a.tenant, "withdrawing an alert of an unacknowledged batch cut short by an unclean stop");
-        batch.delete(Kind::Alerts, &a.id);
-        batch.delete(Kind::AlertsByTenant, key(&[&a.tenant, &a.id]));
-        if let Some(g) = &a.group {
-            batch.delete(Kind::AlertGroups, key(&[&a.tenant, g, &a.id]));
-        }
-        let mut keys = vec![key(&["fp", &a.tenant, &a.fingerprint])];
+        delete_alert(&mut batch, &a);
+        let mut keys = vec![fingerprint_key(&a.tenant, &a.fingerprint)];
         if let Some(r) = &a.source_ref {
-            keys.push(key(&["ref", &a.tenant, a.source.as_str(), r]));
+            keys.push(source_ref_key(&a.tenant, a.source, r));
         }
         for k in keys {
             if store

@@ -145,6 +145,12 @@ pub fn encode<R: Record>(record: &R) -> Vec<u8> {
 }
 
 pub fn decode<R: Record>(bytes: &[u8]) -> Result<R, StoreError> {
+    decode_view::<R, R>(bytes)
+}
+
+/// Decodes only some fields of a stored record of kind `R` into `V` (fields `V` lacks are
+/// skipped), after the same version check as [`decode`].
+pub fn decode_view<'a, R: Record, V: Deserialize<'a>>(bytes: &'a [u8]) -> Result<V, StoreError> {
     let tree = R::KIND.tree_name();
     let (version, body) = split_envelope(bytes).ok_or(StoreError::Decode {
         tree,
