@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corerecon_actors::model::{Alert, Scope};
-use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::store::{Kind, Store, decode};
 
@@ -219,9 +218,7 @@ impl AlertIndex {
             ])),
         };
         let searcher = self.reader.searcher();
-        let collector =
-            TopDocs::with_limit(limit.max(1)).order_by_fast_field::<i64>("created", Order::Desc);
-        let Ok(hits) = searcher.search(&query, &collector) else {
+        let Ok(hits) = newest_first(&searcher, query.as_ref(), limit.max(1)) else {
             return Vec::new();
         };
         let mut seen = std::collections::HashSet::new();
@@ -239,6 +236,65 @@ impl AlertIndex {
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+}
+
+/// The `limit` newest matches of `query`, newest first. Segments are searched newest first
+/// and a segment whose newest alert is older than every hit kept so far is skipped: a
+/// query matching most alerts then reads the recent segments, not every posting of the
+/// index (at 1M alerts, a term in all of them took ~19 ms collected across every segment).
+fn newest_first(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    limit: usize,
+) -> tantivy::Result<Vec<(i64, tantivy::DocAddress)>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let weight = query.weight(tantivy::query::EnableScoring::disabled_from_searcher(
+        searcher,
+    ))?;
+    let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let created = reader
+            .fast_fields()
+            .i64("created")?
+            .first_or_default_col(i64::MIN);
+        segments.push((created.max_value(), ord as u32, reader, created));
+    }
+    segments.sort_by_key(|(newest, ..)| Reverse(*newest));
+    // The kept hits, oldest on top.
+    let mut kept: BinaryHeap<Reverse<(i64, u32, u32)>> = BinaryHeap::with_capacity(limit + 1);
+    let mut times = Vec::new();
+    for (newest, ord, reader, created) in segments {
+        if kept.len() >= limit
+            && kept
+                .peek()
+                .is_some_and(|Reverse((oldest, ..))| newest < *oldest)
+        {
+            break;
+        }
+        let alive = reader.alive_bitset();
+        weight.for_each_no_score(reader, &mut |docs| {
+            times.resize(docs.len(), 0);
+            created.get_vals(docs, &mut times);
+            for (&doc, &t) in docs.iter().zip(&times) {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                if kept.len() < limit {
+                    kept.push(Reverse((t, ord, doc)));
+                } else if kept.peek().is_some_and(|Reverse((oldest, ..))| t > *oldest) {
+                    kept.pop();
+                    kept.push(Reverse((t, ord, doc)));
+                }
+            }
+        })?;
+    }
+    let mut hits: Vec<(i64, tantivy::DocAddress)> = kept
+        .into_iter()
+        .map(|Reverse((t, ord, doc))| (t, tantivy::DocAddress::new(ord, doc)))
+        .collect();
+    hits.sort_by_key(|(t, _)| Reverse(*t));
+    Ok(hits)
 }
 
 /// Feeds the index from the change log until the process ends. Commits at most every
@@ -261,4 +317,79 @@ pub fn spawn_indexer(index: Arc<AlertIndex>, store: Store) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::Order;
+    use tantivy::collector::TopDocs;
+    use tantivy::query::AllQuery;
+
+    /// Skipping segments must give exactly what collecting every segment gives, whatever
+    /// the order of segments and of times within them.
+    #[test]
+    fn newest_first_matches_a_search_of_every_segment() {
+        let (schema, f) = schema();
+        let index = Index::create_in_ram(schema);
+        let mut w: IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for segment in 0..8i64 {
+            for i in 0..300i64 {
+                // Segments overlap in time and times within one are out of order; every
+                // time is distinct so the expected order is unique.
+                let created = (next() % 1_000_000) as i64 * 16 + segment;
+                let mut doc = TantivyDocument::default();
+                doc.add_text(f.id, format!("{segment}-{i}"));
+                doc.add_text(f.tenant, if i % 3 == 0 { "a" } else { "b" });
+                doc.add_text(f.text, if i % 7 == 0 { "rare common" } else { "common" });
+                doc.add_i64(f.created, created);
+                w.add_document(doc).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let reader = index.reader().unwrap();
+        let searcher = reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 8);
+        let parser = QueryParser::for_index(&index, vec![f.text]);
+        for q in ["common", "rare", "nothing"] {
+            let parsed = parser.parse_query(q).unwrap();
+            let queries: Vec<Box<dyn Query>> = vec![
+                parsed.box_clone(),
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, parsed.box_clone()),
+                    (
+                        Occur::Must,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(f.tenant, "a"),
+                            IndexRecordOption::Basic,
+                        )),
+                    ),
+                ])),
+                Box::new(AllQuery),
+            ];
+            for query in queries {
+                for limit in [1, 50, 500, 5000] {
+                    let every = searcher
+                        .search(
+                            query.as_ref(),
+                            &TopDocs::with_limit(limit)
+                                .order_by_fast_field::<i64>("created", Order::Desc),
+                        )
+                        .unwrap();
+                    let every: Vec<(i64, tantivy::DocAddress)> =
+                        every.into_iter().map(|(t, a)| (t.unwrap(), a)).collect();
+                    let skipping = newest_first(&searcher, query.as_ref(), limit).unwrap();
+                    assert_eq!(skipping, every, "{q} limit {limit}");
+                }
+            }
+        }
+    }
 }
