@@ -266,6 +266,7 @@ async fn webhook(
             "created": out.created,
             "deduplicated": out.deduplicated,
             "storm_folded": out.storm_folded,
+            "replayed": out.replayed,
         }))),
         Err(e) => {
             let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {

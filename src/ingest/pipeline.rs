@@ -27,11 +27,18 @@ use crate::store::{Batch, Kind, Record, Store, key};
 const CORRELATION_KEYS_MAX: usize = 200_000;
 
 /// What the dedup and idempotency keys point at.
+///
+/// A new alert's idempotency key is folded into its dedup key (`source_ref`), which saves
+/// a write per alert on the ingest path; it is written on its own only when the dedup key
+/// moves on to a later alert, or for a duplicate absorbed into an existing alert.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertKey {
     pub alert_id: String,
     /// End of the dedup window (fingerprint keys); idempotency keys never expire.
     pub until: Option<DateTime<Utc>>,
+    /// The sender's own id of the alert a dedup key points at.
+    #[serde(default)]
+    pub source_ref: Option<String>,
 }
 
 impl Record for AlertKey {
@@ -349,16 +356,28 @@ impl Pipeline {
             }
             let fp = fingerprint(source, &draft);
             let fp_key = fingerprint_key(tenant, &fp);
-            let existing = match state.pending_keys.get(&fp_key) {
-                Some(id) => Some(id.clone()),
-                None => match self.store.get::<AlertKey>(&fp_key)? {
-                    Some(k) if k.until.is_some_and(|u| u > now) => self
-                        .store
-                        .get::<Alert>(&k.alert_id)?
-                        .filter(|a| a.status.is_open())
-                        .map(|a| a.id),
-                    _ => None,
-                },
+            let pending_fp = state.pending_keys.get(&fp_key).cloned();
+            let stored_fp = match pending_fp {
+                Some(_) => None,
+                None => self.store.get::<AlertKey>(&fp_key)?,
+            };
+            // The replay of an alert whose idempotency key is folded into its dedup key.
+            if let Some(k) = stored_fp.as_ref().filter(|k| {
+                k.source_ref.is_some() && k.source_ref.as_ref() == draft.source_ref.as_ref()
+            }) {
+                wait_for(state, &mut d, &k.alert_id);
+                d.outcome.ids.push(k.alert_id.clone());
+                d.outcome.replayed += 1;
+                continue;
+            }
+            let existing = match (pending_fp, &stored_fp) {
+                (Some(id), _) => Some(id),
+                (None, Some(k)) if k.until.is_some_and(|u| u > now) => self
+                    .store
+                    .get::<Alert>(&k.alert_id)?
+                    .filter(|a| a.status.is_open())
+                    .map(|a| a.id),
+                _ => None,
             };
             if let Some(id) = existing {
                 wait_for(state, &mut d, &id);
@@ -371,6 +390,7 @@ impl Pipeline {
                         &AlertKey {
                             alert_id: id.clone(),
                             until: None,
+                            source_ref: None,
                         },
                     );
                     state.pending_keys.insert(rk.clone(), id.clone());
@@ -455,24 +475,35 @@ impl Pipeline {
 
             let id = self.store.new_id();
             let group = correlate(state, tenant, &draft, &id, now, corr_until);
+            // The dedup key moves on to this alert: the idempotency key folded into it
+            // gets a key of its own first (a crash keeps a prefix of the batch, so the
+            // earlier alert never loses it).
+            if let Some(old) = stored_fp
+                && let Some(old_ref) = old.source_ref
+            {
+                d.batch.put(
+                    source_ref_key(tenant, source, &old_ref),
+                    &AlertKey {
+                        alert_id: old.alert_id,
+                        until: None,
+                        source_ref: None,
+                    },
+                );
+            }
+            let source_ref = draft.source_ref.clone();
             let alert = self.new_alert(&id, tenant, source, draft, fp, seen, group, false);
             d.batch.put(
                 &fp_key,
                 &AlertKey {
                     alert_id: id.clone(),
                     until: Some(now + window),
+                    source_ref,
                 },
             );
             state.pending_keys.insert(fp_key.clone(), id.clone());
             d.keys.push(fp_key);
+            // Until the commit, a retry finds the alert by its idempotency key in memory.
             if let Some(rk) = ref_key {
-                d.batch.put(
-                    &rk,
-                    &AlertKey {
-                        alert_id: id.clone(),
-                        until: None,
-                    },
-                );
                 state.pending_keys.insert(rk.clone(), id.clone());
                 d.keys.push(rk);
             }

@@ -125,6 +125,94 @@ async fn after_the_dedup_window_the_same_alert_is_a_new_alert() {
     );
 }
 
+/// A sender's retry of an alert is answered with the alert it created, whether the retry
+/// comes in the same batch, within the dedup window, after the window moved the dedup key
+/// on to a later alert, or after a kill -9, and it never counts twice.
+#[actix_web::test]
+async fn a_retry_replays_its_alert_before_and_after_the_dedup_window() {
+    let (mut server, api, admin, token) = setup_with(&["--dedup-window-s", "2"]).await;
+    let with_ref = |r: &str| {
+        alert_json(
+            "Retried alert",
+            json!({"host": "rt-1", "user": "rt", "source_ref": r}),
+        )
+    };
+    let r = api
+        .webhook(
+            "generic",
+            &token,
+            json!([with_ref("r-1"), with_ref("r-1")])
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    let ids = ids_of(&r);
+    assert_eq!(ids[0], ids[1], "a retry inside one batch is the same alert");
+    assert_eq!(r.json()["created"], 1);
+    assert_eq!(r.json()["replayed"], 1);
+    let first = ids[0].clone();
+    assert_eq!(
+        post_alerts(&api, &token, &with_ref("r-1")).await,
+        vec![first.clone()]
+    );
+    // Another instance of the same alert inside the window is a duplicate; its retry is not.
+    assert_eq!(
+        post_alerts(&api, &token, &with_ref("r-2")).await,
+        vec![first.clone()]
+    );
+    assert_eq!(
+        post_alerts(&api, &token, &with_ref("r-2")).await,
+        vec![first.clone()]
+    );
+    wait_count(&api, &admin, &first, 2).await;
+
+    // After the window the dedup key moves on to a new alert.
+    let mut late = 0u64;
+    let (second, second_ref) = eventually(
+        "a new alert once the 2 s window has passed",
+        Duration::from_secs(30),
+        || {
+            let api = api.clone();
+            let token = token.clone();
+            let first = first.clone();
+            late += 1;
+            let r = format!("late-{late}");
+            let alert = with_ref(&r);
+            async move {
+                let id = post_alerts(&api, &token, &alert).await[0].clone();
+                (id != first).then_some((id, r))
+            }
+        },
+    )
+    .await;
+    let first_count = 2 + late - 1;
+    wait_count(&api, &admin, &first, first_count).await;
+    let retries = [
+        ("r-1", first.clone()),
+        ("r-2", first.clone()),
+        (second_ref.as_str(), second.clone()),
+    ];
+    for when in ["after the dedup key moved on", "after kill -9"] {
+        if when == "after kill -9" {
+            server.kill9();
+            server.restart();
+        }
+        let api = server.api();
+        for (r, id) in &retries {
+            assert_eq!(
+                post_alerts(&api, &token, &with_ref(r)).await,
+                vec![id.clone()],
+                "a retry of {r} {when}"
+            );
+        }
+    }
+    let api = server.api();
+    let admin = api.admin_token().await;
+    assert_eq!(get_alert(&api, &admin, &first).await["count"], first_count);
+    assert_eq!(get_alert(&api, &admin, &second).await["count"], 1);
+    assert_eq!(list_all(&api, &admin, "source=generic").await.len(), 2);
+}
+
 #[actix_web::test]
 async fn alerts_sharing_a_host_are_one_group() {
     let (_server, api, admin, token) = setup_with(&[]).await;
