@@ -263,6 +263,11 @@ fn print_reply(reply: control::Reply) -> anyhow::Result<()> {
 
 fn check(settings: &Settings) -> anyhow::Result<()> {
     let mut problems = Vec::new();
+    if let Some(files) = &settings.tls
+        && let Err(e) = crate::http::tls_config(files)
+    {
+        problems.push(e.to_string());
+    }
     let dir = &settings.data_dir;
     if dir.exists() {
         if !dir.is_dir() {

@@ -138,6 +138,22 @@ pub struct Opt {
     /// HTTP worker threads. [default: twice the number of cores, at least 4]
     #[arg(long, global = true, env = "CORERECON_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+
+    /// PEM certificate chain (server certificate first): the HTTP listener then speaks
+    /// HTTPS only. Needs `tls_key`. [default: none, plain HTTP]
+    #[arg(long, global = true, env = "CORERECON_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    #[arg(long, global = true, env = "CORERECON_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The certificate and key files the HTTP listener serves TLS with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Settings after merging, with every default applied.
@@ -160,6 +176,7 @@ pub struct Settings {
     pub ws_queue: usize,
     pub login_failures_per_minute: u32,
     pub workers: usize,
+    pub tls: Option<TlsFiles>,
     /// `CORERECON_ADMIN_PASSWORD`: first start only.
     pub admin_password: Option<String>,
     /// `CORERECON_SECRET_KEY`: the token-signing key; generated into the data dir when absent.
@@ -279,6 +296,23 @@ pub fn resolve(cli: &Opt, file: &Opt, env_secret: Secrets) -> Result<Settings, V
             .max(4)
     });
 
+    let tls = match (pick!(tls_cert), pick!(tls_key)) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            problems.push(
+                "tls_cert (CORERECON_TLS_CERT) is set without tls_key (CORERECON_TLS_KEY): set both, or neither for plain HTTP".into(),
+            );
+            None
+        }
+        (None, Some(_)) => {
+            problems.push(
+                "tls_key (CORERECON_TLS_KEY) is set without tls_cert (CORERECON_TLS_CERT): set both, or neither for plain HTTP".into(),
+            );
+            None
+        }
+    };
+
     if production {
         if let Some(p) = &env_secret.admin_password
             && let Some(why) = weak_secret(p, 12)
@@ -317,6 +351,7 @@ pub fn resolve(cli: &Opt, file: &Opt, env_secret: Secrets) -> Result<Settings, V
         ws_queue,
         login_failures_per_minute,
         workers,
+        tls,
         admin_password: env_secret.admin_password,
         secret_key: env_secret.secret_key,
     })

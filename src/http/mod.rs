@@ -164,6 +164,11 @@ async fn run(
     spawn_housekeeping(app.clone());
 
     let data = app.clone();
+    let tls = match &settings.tls {
+        Some(files) => Some(tls_config(files)?),
+        None => None,
+    };
+    let https = tls.is_some();
     let server = HttpServer::new(move || {
         HttpApp::new()
             .app_data(data.clone())
@@ -195,19 +200,26 @@ async fn run(
                     Ok(res)
                 }
             })
-            .wrap(security_headers())
+            .wrap(security_headers(https))
             .wrap(middleware::Compress::default())
     })
     .workers(settings.workers)
     .backlog(4096)
     .max_connections(50_000)
-    .shutdown_timeout(10)
-    .bind(settings.http)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(settings.http, config),
+        None => server.bind(settings.http),
+    }
     .map_err(|e| anyhow::anyhow!("binding HTTP on {}: {e}", settings.http))?;
+    let scheme = if https { "https" } else { "http" };
     for addr in server.addrs() {
         // Scripts and tests read this line to learn the port when --http asked for port 0.
-        println!("corerecon listening on http://{addr}");
-        tracing::info!(%addr, data_dir = %settings.data_dir.display(), "corerecon serving");
+        println!("corerecon listening on {scheme}://{addr}");
+        tracing::info!(%addr, tls = https, data_dir = %settings.data_dir.display(), "corerecon serving");
+    }
+    if !https && !settings.http.ip().is_loopback() {
+        tracing::warn!(addr = %settings.http, "serving plain HTTP on a non-loopback address: tokens and alerts cross the network unencrypted; set tls_cert and tls_key, or put a TLS proxy in front");
     }
     app.ready.store(true, Ordering::Release);
     // actix-web stops gracefully on SIGTERM and SIGINT; the store is flushed by the caller.
@@ -231,8 +243,54 @@ fn spawn_housekeeping(app: web::Data<App>) {
     });
 }
 
-fn security_headers() -> middleware::DefaultHeaders {
-    middleware::DefaultHeaders::new()
+/// The rustls server configuration of the HTTP listener, from PEM files. Every problem
+/// names the file and what was expected in it.
+pub fn tls_config(files: &crate::config::TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("tls_cert {}: {e}", files.cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "tls_cert {}: no PEM certificate (`-----BEGIN CERTIFICATE-----`) in the file",
+            files.cert.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        anyhow::anyhow!(
+            "tls_key {}: {e} (expected a PEM private key: PKCS#8, PKCS#1 or SEC1)",
+            files.key.display()
+        )
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "tls_cert {} and tls_key {}: {e}",
+            files.cert.display(),
+            files.key.display()
+        )
+    })?;
+    // HTTP/1.1 only: this build has no HTTP/2 (WebSocket upgrades are HTTP/1.1 anyway).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn security_headers(https: bool) -> middleware::DefaultHeaders {
+    let headers = middleware::DefaultHeaders::new();
+    // Only over TLS: on plain HTTP the header is ignored by browsers anyway, and on a
+    // test box it would pin a name to HTTPS for a year.
+    let headers = if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    };
+    headers
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::REFERRER_POLICY, "no-referrer"))

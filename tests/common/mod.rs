@@ -113,7 +113,10 @@ impl Server {
                     self.stdout.push(line);
                     if let Some(url) = found {
                         self.base = url.clone();
-                        self.addr = url.trim_start_matches("http://").to_string();
+                        self.addr = url
+                            .trim_start_matches("http://")
+                            .trim_start_matches("https://")
+                            .to_string();
                         break;
                     }
                 }

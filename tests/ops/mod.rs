@@ -1,5 +1,7 @@
 use awc::http::Method;
 
+mod tls;
+
 use crate::common::*;
 
 #[actix_web::test]
