@@ -130,7 +130,10 @@ impl AlertStats {
         }
         let stats = AlertStats::default();
         for (_, v) in store.tree(Kind::Alerts).iter().filter_map(|kv| kv.ok()) {
-            if let Ok(a) = crate::store::decode_view::<Alert, Counted>(&v) {
+            let Ok(body) = crate::store::record_body::<Alert>(&v) else {
+                continue;
+            };
+            if let Ok(a) = rmp_serde::from_slice::<Counted>(&body) {
                 stats.count(&a);
             }
         }

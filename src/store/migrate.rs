@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{Kind, SCHEMA_VERSION, Store, StoreError, split_envelope};
+use super::{Kind, SCHEMA_VERSION, Store, StoreError, open_envelope};
 
 pub struct Step {
     /// Schema version this step upgrades to.
@@ -107,14 +107,15 @@ pub fn run(store: &Store) -> Result<MigrationReport, StoreError> {
             let tree = store.tree(*kind);
             for kv in tree.iter() {
                 let (k, v) = kv?;
-                let Some((version, body)) = split_envelope(&v) else {
+                // An unreadable record is left for the reader to name in its error.
+                let Ok((version, body)) = open_envelope(&v) else {
                     continue;
                 };
                 if version >= *record_version {
                     continue;
                 }
                 let mut value: Value =
-                    rmp_serde::from_slice(body).map_err(|e| StoreError::Decode {
+                    rmp_serde::from_slice(&body).map_err(|e| StoreError::Decode {
                         tree: kind.tree_name(),
                         reason: e.to_string(),
                     })?;
