@@ -82,21 +82,24 @@ pub mod repo {
             key(&[&alert.tenant, &alert.id]),
             Vec::new(),
         );
-        if let Some(g) = alert.group.as_ref().filter(|g| **g != alert.id) {
-            b.put_raw(
-                Kind::AlertGroups,
-                key(&[&alert.tenant, g, &alert.id]),
-                Vec::new(),
-            );
+        if let Some(k) = group_entry(alert) {
+            b.put_raw(Kind::AlertGroups, k, Vec::new());
         }
+    }
+
+    /// The alert's entry in its group's index. The alert that opened a group has none:
+    /// the group is named after it (most alerts open a group nobody joins).
+    fn group_entry(alert: &Alert) -> Option<Vec<u8>> {
+        let g = alert.group.as_ref().filter(|g| **g != alert.id)?;
+        Some(key(&[&alert.tenant, g, &alert.id]))
     }
 
     /// Removes what [`put_alert`] wrote.
     pub fn delete_alert(b: &mut Batch, alert: &Alert) {
         b.delete(Kind::Alerts, &alert.id)
             .delete(Kind::AlertsByTenant, key(&[&alert.tenant, &alert.id]));
-        if let Some(g) = alert.group.as_ref().filter(|g| **g != alert.id) {
-            b.delete(Kind::AlertGroups, key(&[&alert.tenant, g, &alert.id]));
+        if let Some(k) = group_entry(alert) {
+            b.delete(Kind::AlertGroups, k);
         }
     }
 

@@ -52,20 +52,8 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(Store, keys::Keys)> {
     let store = Store::open(dir)
         .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", dir.display()))?;
     let report = migrate::run(&store)?;
-    // After a clean stop no batch can have been cut short; the check reads the last
-    // seconds of alerts and changes, which on a large store costs seconds and memory.
-    let clean = store
-        .take_clean_stop()
-        .map_err(|e| anyhow::anyhow!("reading the stop mark: {e}"))?;
-    let withdrawn = if clean {
-        0
-    } else {
-        tracing::info!("no clean stop recorded: checking the newest alerts for a cut batch");
-        let n = crate::ingest::pipeline::withdraw_unannounced_alerts(&store)
-            .map_err(|e| anyhow::anyhow!("checking the newest alerts: {e}"))?;
-        store.mark_whole();
-        n
-    };
+    let withdrawn = crate::ingest::pipeline::withdraw_after_unclean_stop(&store)
+        .map_err(|e| anyhow::anyhow!("checking the newest alerts: {e}"))?;
     if withdrawn > 0 {
         tracing::warn!(
             withdrawn,

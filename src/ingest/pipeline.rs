@@ -608,6 +608,20 @@ fn correlate(
     Some(group)
 }
 
+/// Runs [`withdraw_unannounced_alerts`] unless the last run closed the store cleanly
+/// (then no batch can have been cut short, and the check, which reads the last seconds of
+/// alerts and changes, would cost a large store seconds and memory at every start). The
+/// store is whole afterwards either way, so its own clean close may say so.
+pub fn withdraw_after_unclean_stop(store: &Store) -> Result<usize, crate::store::StoreError> {
+    if store.take_clean_stop()? {
+        return Ok(0);
+    }
+    tracing::info!("no clean stop recorded: checking the newest alerts for a cut batch");
+    let withdrawn = withdraw_unannounced_alerts(store)?;
+    store.mark_whole();
+    Ok(withdrawn)
+}
+
 /// Withdraws stored alerts that have no change record. A crash in the middle of an
 /// ingest commit (see [`Store::commit_concurrent`]) can leave part of a batch on
 /// disk that nobody was answered for: alerts outside search and live views, and keys that
@@ -615,7 +629,7 @@ fn correlate(
 /// are durable, so such alerts were never acknowledged; removing them with their index
 /// entries and keys lets the retry store them whole. Only the last seconds before the
 /// newest change can hold them. Returns how many were withdrawn.
-pub fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::StoreError> {
+fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::StoreError> {
     use crate::store::{Change, decode};
     let changes = store.tree(Kind::Changes);
     let Some((_, newest)) = changes.last()? else {

@@ -10,7 +10,7 @@ pub mod migrate;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -311,11 +311,11 @@ struct Inner {
     /// half applied.
     commit_gate: RwLock<()>,
     /// Set by [`Store::close`]: commits after it are refused, so none is cut by the exit.
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
     /// Known to hold no ingest batch cut short by a crash: the last run stopped cleanly,
     /// or the check of the newest alerts ran. Only then does `close` mark a clean stop
     /// (an admin command on a crashed store must not hide the cut batch from `serve`).
-    whole: std::sync::atomic::AtomicBool,
+    whole: AtomicBool,
     /// Change sequence numbers handed out to commits, applied or not yet.
     allocated: Mutex<u64>,
     /// Commits run concurrently; their change sequence numbers become visible in order.
@@ -404,8 +404,8 @@ impl Store {
                 trees,
                 dir: data_dir.to_path_buf(),
                 commit_gate: RwLock::new(()),
-                closed: std::sync::atomic::AtomicBool::new(false),
-                whole: std::sync::atomic::AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                whole: AtomicBool::new(false),
                 allocated: Mutex::new(last_seq),
                 published,
                 flusher,
@@ -651,23 +651,19 @@ impl Store {
         self.inner.flusher.stats()
     }
 
-    /// Flushes everything and stops the flusher (graceful shutdown).
-    /// Waits for the commits in flight, refuses any later one, records the clean stop
-    /// and flushes. A commit refused here is one nobody was acknowledged for.
+    /// Graceful shutdown: waits for the commits in flight, refuses any later one,
+    /// records the clean stop, flushes and stops the flusher. A commit refused here is
+    /// one nobody was acknowledged for.
     pub fn close(&self) -> Result<(), StoreError> {
-        {
-            let _gate = self
-                .inner
-                .commit_gate
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+        self.with_writes_paused(|db, _| -> Result<(), StoreError> {
             self.inner.closed.store(true, Ordering::Release);
             if self.inner.whole.load(Ordering::Acquire) {
                 self.tree(Kind::Meta)
                     .insert(CLEAN_STOP_KEY, &self.last_seq().to_be_bytes())?;
             }
-            self.inner.db.flush()?;
-        }
+            db.flush()?;
+            Ok(())
+        })?;
         self.inner.flusher.stop();
         Ok(())
     }

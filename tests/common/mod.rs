@@ -14,6 +14,16 @@ use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "Test-Admin-Pass-9f3k2";
 
+/// Listeners of an appliance under test: HTTP on a free loopback port, no syslog.
+pub const LOOPBACK_ONLY: [&str; 6] = [
+    "--http",
+    "127.0.0.1:0",
+    "--syslog-udp",
+    "off",
+    "--syslog-tcp",
+    "off",
+];
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_corerecon")
 }
@@ -75,14 +85,7 @@ impl Server {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--syslog-udp",
-                "off",
-                "--syslog-tcp",
-                "off",
-            ])
+            .args(LOOPBACK_ONLY)
             .args(&self.args)
             .env_remove("CORERECON_ADMIN_PASSWORD")
             .env_remove("CORERECON_SECRET_KEY")

@@ -8,18 +8,9 @@ use crate::common::*;
 async fn production_refuses_a_weak_admin_password_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(bin())
-        .args([
-            "serve",
-            "--env",
-            "production",
-            "--http",
-            "127.0.0.1:0",
-            "--syslog-udp",
-            "off",
-            "--syslog-tcp",
-            "off",
-            "--data-dir",
-        ])
+        .args(["serve", "--env", "production"])
+        .args(LOOPBACK_ONLY)
+        .arg("--data-dir")
         .arg(dir.path().join("d"))
         .env("CORERECON_ADMIN_PASSWORD", "changeme123456")
         .env_remove("CORERECON_SECRET_KEY")

@@ -185,20 +185,13 @@ async fn a_bad_certificate_or_key_is_named_before_serving() {
     for (files, needles, what) in cases {
         for sub in ["check", "serve"] {
             let mut cmd = Command::new(bin());
-            cmd.args([
-                sub,
-                "--http",
-                "127.0.0.1:0",
-                "--syslog-udp",
-                "off",
-                "--syslog-tcp",
-                "off",
-            ])
-            .arg("--data-dir")
-            .arg(tmp.path().join(format!("data-{sub}")))
-            .env("CORERECON_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .arg("--tls-cert")
-            .arg(files[0]);
+            cmd.arg(sub)
+                .args(LOOPBACK_ONLY)
+                .arg("--data-dir")
+                .arg(tmp.path().join(format!("data-{sub}")))
+                .env("CORERECON_ADMIN_PASSWORD", ADMIN_PASSWORD)
+                .arg("--tls-cert")
+                .arg(files[0]);
             if let Some(k) = files.get(1) {
                 cmd.arg("--tls-key").arg(k);
             }
