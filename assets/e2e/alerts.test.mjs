@@ -2,18 +2,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD,
   adminApi,
+  adminPage,
   assertNoViolations,
   auditPage,
   launchBrowser,
-  newPage,
   routeMissing,
-  signIn,
   startServer,
   uniq,
   waitFor,
-  waitForShell,
   writeNote,
 } from './harness.mjs';
 
@@ -34,12 +31,7 @@ after(async () => {
 
 /** Signs in as admin scoped to `tenant` (the MSP tenant switcher's stored choice) and opens the alert list. */
 async function openAlerts(tenant, query = '') {
-  const ctx = await newPage(browser.browser);
-  await ctx.context.addInitScript((t) => {
-    if (t) localStorage.setItem('corerecon.tenant', t);
-  }, tenant);
-  await signIn(ctx.page, server.base, 'admin', ADMIN_PASSWORD);
-  await waitForShell(ctx.page);
+  const ctx = await adminPage(browser.browser, server.base, { tenant });
   await ctx.page.goto(`${server.base}/alerts${query}`);
   await ctx.page.getByRole('heading', { name: /^Alerts/ }).waitFor();
   return ctx;

@@ -234,6 +234,20 @@ export async function signIn(page, base, username, password) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
+/**
+ * A new page with the admin signed in and the app shell up. `tenant` pre-selects it in the
+ * MSP tenant switcher (its stored choice) before the app loads.
+ */
+export async function adminPage(browser, base, { tenant } = {}) {
+  const ctx = await newPage(browser);
+  if (tenant) {
+    await ctx.context.addInitScript((t) => localStorage.setItem('corerecon.tenant', t), tenant);
+  }
+  await signIn(ctx.page, base, 'admin', ADMIN_PASSWORD);
+  await waitForShell(ctx.page);
+  return ctx;
+}
+
 /** Waits until the app shell is up (navigation rail visible). */
 export async function waitForShell(page) {
   await page.getByRole('navigation', { name: 'Main' }).waitFor();

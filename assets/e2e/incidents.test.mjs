@@ -3,18 +3,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
-  ADMIN_PASSWORD,
   adminApi,
+  adminPage,
   assertNoViolations,
   auditPage,
   launchBrowser,
-  newPage,
   skipUnlessRoutes,
-  signIn,
   startServer,
   uniq,
   waitFor,
-  waitForShell,
 } from './harness.mjs';
 
 let server;
@@ -35,12 +32,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function signedIn() {
-  const ctx = await newPage(browser.browser);
-  await signIn(ctx.page, server.base, 'admin', ADMIN_PASSWORD);
-  await waitForShell(ctx.page);
-  return ctx;
-}
+const signedIn = () => adminPage(browser.browser, server.base);
 
 const transitionButtons = (page) =>
   page.getByRole('group', { name: 'Move incident to' }).locator('[data-transition]').evaluateAll((els) => els.map((e) => e.getAttribute('data-transition')));

@@ -2,14 +2,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADMIN_PASSWORD,
   adminApi,
+  adminPage,
   assertNoViolations,
   auditPage,
   launchBrowser,
   newPage,
-  skipUnlessRoutes,
   signIn,
+  skipUnlessRoutes,
   startServer,
   uniq,
   waitFor,
@@ -35,13 +35,7 @@ after(async () => {
 });
 
 /** Admin signed in, looking at `tenant` (the MSP tenant switcher's stored choice). */
-async function signedIn() {
-  const ctx = await newPage(browser.browser);
-  await ctx.context.addInitScript((t) => localStorage.setItem('corerecon.tenant', t), tenant);
-  await signIn(ctx.page, server.base, 'admin', ADMIN_PASSWORD);
-  await waitForShell(ctx.page);
-  return ctx;
-}
+const signedIn = () => adminPage(browser.browser, server.base, { tenant });
 
 const MERGE_ROUTES = [
   ['GET', '/api/v1/incidents'],
