@@ -630,23 +630,26 @@ pub fn withdraw_after_unclean_stop(store: &Store) -> Result<usize, crate::store:
 /// entries and keys lets the retry store them whole. Only the last seconds before the
 /// newest change can hold them. Returns how many were withdrawn.
 fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::StoreError> {
-    use crate::store::{Change, decode};
+    use crate::store::{decode, decode_changes};
     let changes = store.tree(Kind::Changes);
     let Some((_, newest)) = changes.last()? else {
         return Ok(0);
     };
-    let newest = decode::<Change>(&newest)?.at;
+    let Some(newest) = decode_changes(&newest)?.last().map(|c| c.at) else {
+        return Ok(0);
+    };
     let alerts_from = newest - Duration::seconds(10);
     let changes_from = alerts_from - Duration::seconds(10);
     let mut announced = std::collections::HashSet::new();
-    for kv in changes.iter().rev() {
+    'log: for kv in changes.iter().rev() {
         let (_, v) = kv?;
-        let c = decode::<Change>(&v)?;
-        if c.at < changes_from {
-            break;
-        }
-        if c.kind.starts_with("alert.") {
-            announced.insert(c.id);
+        for c in decode_changes(&v)?.into_iter().rev() {
+            if c.at < changes_from {
+                break 'log;
+            }
+            if c.kind.starts_with("alert.") {
+                announced.insert(c.id);
+            }
         }
     }
     let lo = ulid::Ulid::from_parts(alerts_from.timestamp_millis().max(0) as u64, 0).to_string();

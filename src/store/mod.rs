@@ -238,6 +238,43 @@ impl Record for Change {
     const KIND: Kind = Kind::Changes;
 }
 
+/// The changes of one commit, stored as one record under the sequence number of its last
+/// change. A batch of 100 new alerts used to write 100 change records; one record costs
+/// sled one insert instead of a hundred (an insert clones and relinks a leaf, whatever its
+/// size), and readers decode it once. Records of version 1 hold a single [`Change`]: an
+/// older build wrote those, and they are read as runs of one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRun {
+    pub changes: Vec<Change>,
+}
+
+impl Record for ChangeRun {
+    const KIND: Kind = Kind::Changes;
+    const VERSION: u16 = 2;
+}
+
+/// The changes one record of the change log holds, of either version.
+pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, StoreError> {
+    let tree = Kind::Changes.tree_name();
+    let (version, body) =
+        open_envelope(bytes).map_err(|reason| StoreError::Decode { tree, reason })?;
+    let decoded = match version {
+        1 => rmp_serde::from_slice::<Change>(&body).map(|c| vec![c]),
+        2 => rmp_serde::from_slice::<ChangeRun>(&body).map(|r| r.changes),
+        found => {
+            return Err(StoreError::Version {
+                tree,
+                found,
+                expected: ChangeRun::VERSION,
+            });
+        }
+    };
+    decoded.map_err(|e| StoreError::Decode {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
 /// Writes gathered for one atomic commit.
 #[derive(Default)]
 pub struct Batch {
@@ -507,25 +544,24 @@ impl Store {
             last: first_seq + n - 1,
         };
         let now = Utc::now();
-        let changes: Vec<(u64, Vec<u8>)> = batch
-            .changes
-            .iter()
-            .enumerate()
-            .map(|(i, (tenant, kind, id, data))| {
-                let seq = first_seq + i as u64;
-                let c = Change {
-                    seq,
+        let run = ChangeRun {
+            changes: batch
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(i, (tenant, kind, id, data))| Change {
+                    seq: first_seq + i as u64,
                     at: now,
                     tenant: tenant.clone(),
                     kind: kind.clone(),
                     id: id.clone(),
                     data: data.clone(),
-                };
-                (seq, encode(&c))
-            })
-            .collect();
+                })
+                .collect(),
+        };
+        let run = (n > 0).then(|| ((first_seq + n - 1).to_be_bytes(), encode(&run)));
         if atomic {
-            self.apply_transaction(&batch, &changes)?;
+            self.apply_transaction(&batch, run.as_ref())?;
         } else {
             for (kind, key, value) in &batch.ops {
                 let tree = self.tree(*kind);
@@ -534,9 +570,8 @@ impl Store {
                     None => tree.remove(key.as_slice())?,
                 };
             }
-            let log = self.tree(Kind::Changes);
-            for (seq, bytes) in &changes {
-                log.insert(seq.to_be_bytes(), bytes.as_slice())?;
+            if let Some((last, bytes)) = &run {
+                self.tree(Kind::Changes).insert(last, bytes.as_slice())?;
             }
         }
         drop(range);
@@ -550,7 +585,7 @@ impl Store {
     fn apply_transaction(
         &self,
         batch: &Batch,
-        changes: &[(u64, Vec<u8>)],
+        run: Option<&([u8; 8], Vec<u8>)>,
     ) -> Result<(), StoreError> {
         let mut kinds: Vec<Kind> = batch.ops.iter().map(|(k, _, _)| *k).collect();
         kinds.push(Kind::Changes);
@@ -571,9 +606,8 @@ impl Store {
                         }
                     }
                 }
-                let log = &views[slot(Kind::Changes)];
-                for (seq, bytes) in changes {
-                    log.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                if let Some((last, bytes)) = run {
+                    views[slot(Kind::Changes)].insert(last, bytes.as_slice())?;
                 }
                 Ok(())
             });
@@ -616,19 +650,24 @@ impl Store {
         upto: u64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        let start = (after + 1).to_be_bytes();
-        let end = upto.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
         if after >= upto {
-            return Ok(Vec::new());
+            return Ok(out);
         }
-        self.tree(Kind::Changes)
-            .range(start..end)
-            .take(limit)
-            .map(|kv| {
-                let (_, v) = kv?;
-                decode::<Change>(&v)
-            })
-            .collect()
+        // A run is keyed by its last sequence number, so the first key at or past
+        // `after + 1` is the run that holds it.
+        for kv in self.tree(Kind::Changes).range((after + 1).to_be_bytes()..) {
+            let (_, v) = kv?;
+            for c in decode_changes(&v)? {
+                if c.seq > upto || out.len() >= limit {
+                    return Ok(out);
+                }
+                if c.seq > after {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn cursor(&self, consumer: &str) -> Result<u64, StoreError> {
@@ -925,6 +964,81 @@ mod tests {
         end_without_close(store);
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.take_clean_stop().unwrap());
+    }
+
+    #[test]
+    fn change_runs_are_read_change_by_change_after_older_single_records() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What an older build left: one record per change, keyed by its sequence.
+            let store = Store::open(dir.path()).unwrap();
+            for seq in 1..=2u64 {
+                let c = Change {
+                    seq,
+                    at: Utc::now(),
+                    tenant: "t".into(),
+                    kind: "probe.created".into(),
+                    id: format!("old{seq}"),
+                    data: None,
+                };
+                store
+                    .tree(Kind::Changes)
+                    .insert(seq.to_be_bytes(), encode(&c))
+                    .unwrap();
+            }
+            store.close().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.last_seq(),
+            2,
+            "the sequence goes on from the old records"
+        );
+        let mut b = Batch::new();
+        for i in 0..5 {
+            b.change("t", "probe.created", &format!("new{i}"), None);
+        }
+        assert_eq!(store.commit_concurrent(b).unwrap(), 7);
+        let mut b = Batch::new();
+        b.change("u", "probe.updated", "new0", None);
+        assert_eq!(store.commit(b).unwrap(), 8);
+        assert_eq!(
+            store.len(Kind::Changes),
+            4,
+            "two old records, then one record per commit"
+        );
+
+        let ids = |after, upto, limit| -> Vec<(u64, String)> {
+            store
+                .changes_since(after, upto, limit)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.seq, c.id))
+                .collect()
+        };
+        let all = ids(0, 8, 100);
+        assert_eq!(
+            all.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+        assert_eq!(all[0].1, "old1");
+        assert_eq!(all[2].1, "new0");
+        assert_eq!(all[7].1, "new0");
+        // Starting, ending and stopping inside a run.
+        assert_eq!(
+            ids(3, 5, 100).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert_eq!(
+            ids(1, 8, 3).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert!(ids(8, 8, 10).is_empty());
+        // And what a restart finds.
+        store.close().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_seq(), 8);
     }
 
     #[tokio::test]
