@@ -2,6 +2,7 @@
 //! is answered only after its alerts are durable; every refusal is counted per tenant,
 //! source and reason, so a silent or broken sender is noticed.
 
+pub mod known_keys;
 pub mod pipeline;
 pub mod token;
 

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::ingest::known_keys::KnownKeys;
 use crate::metrics::Metrics;
 use crate::repo::{delete_alert, put_alert};
 use crate::store::{Batch, Kind, Record, Store, key};
@@ -94,6 +95,8 @@ pub struct Pipeline {
     metrics: std::sync::Arc<Metrics>,
     stats: std::sync::Arc<crate::stats::AlertStats>,
     settings: PipelineSettings,
+    /// Rules out most absent dedup and idempotency keys without a store read.
+    known: std::sync::Arc<KnownKeys>,
     state: Mutex<State>,
 }
 
@@ -156,11 +159,12 @@ impl Pipeline {
         settings: PipelineSettings,
     ) -> Self {
         Pipeline {
-            store,
             alerts,
             metrics,
             stats,
             settings,
+            known: KnownKeys::load_in_background(&store),
+            store,
             state: Mutex::new(State::default()),
         }
     }
@@ -345,7 +349,10 @@ impl Pipeline {
             if let Some(rk) = &ref_key {
                 let hit = match state.pending_keys.get(rk) {
                     Some(id) => Some(id.clone()),
-                    None => self.store.get::<AlertKey>(rk)?.map(|k| k.alert_id),
+                    None if self.known.may_hold(rk) => {
+                        self.store.get::<AlertKey>(rk)?.map(|k| k.alert_id)
+                    }
+                    None => None,
                 };
                 if let Some(id) = hit {
                     wait_for(state, &mut d, &id);
@@ -359,7 +366,8 @@ impl Pipeline {
             let pending_fp = state.pending_keys.get(&fp_key).cloned();
             let stored_fp = match pending_fp {
                 Some(_) => None,
-                None => self.store.get::<AlertKey>(&fp_key)?,
+                None if self.known.may_hold(&fp_key) => self.store.get::<AlertKey>(&fp_key)?,
+                None => None,
             };
             // The replay of an alert whose idempotency key is folded into its dedup key.
             if let Some(k) = stored_fp.as_ref().filter(|k| {
@@ -385,6 +393,7 @@ impl Pipeline {
                 e.0 += 1;
                 e.1 = e.1.max(seen);
                 if let Some(rk) = ref_key {
+                    self.known.insert(&rk);
                     d.batch.put(
                         &rk,
                         &AlertKey {
@@ -481,8 +490,10 @@ impl Pipeline {
             if let Some(old) = stored_fp
                 && let Some(old_ref) = old.source_ref
             {
+                let old_ref_key = source_ref_key(tenant, source, &old_ref);
+                self.known.insert(&old_ref_key);
                 d.batch.put(
-                    source_ref_key(tenant, source, &old_ref),
+                    old_ref_key,
                     &AlertKey {
                         alert_id: old.alert_id,
                         until: None,
@@ -492,6 +503,7 @@ impl Pipeline {
             }
             let source_ref = draft.source_ref.clone();
             let alert = self.new_alert(&id, tenant, source, draft, fp, seen, group, false);
+            self.known.insert(&fp_key);
             d.batch.put(
                 &fp_key,
                 &AlertKey {
