@@ -59,6 +59,8 @@ pub mod repo {
     use corerecon_actors::model::Alert;
     use corerecon_actors::ports::{AlertRepo, DurableFuture, PortError};
 
+    use std::collections::BTreeMap;
+
     use crate::store::{Batch, Kind, Record, Store, StoreError, key};
 
     impl Record for Alert {
@@ -77,14 +79,94 @@ pub mod repo {
 
     /// Adds the alert's writes (record, tenant index, group index) to a batch.
     pub fn put_alert(b: &mut Batch, alert: &Alert) {
-        b.put(&alert.id, alert).put_raw(
-            Kind::AlertsByTenant,
-            key(&[&alert.tenant, &alert.id]),
-            Vec::new(),
-        );
-        if let Some(k) = group_entry(alert) {
-            b.put_raw(Kind::AlertGroups, k, Vec::new());
+        put_alerts(b, std::slice::from_ref(alert));
+    }
+
+    /// Adds the writes of new alerts to a batch. The tenant index takes one entry per
+    /// tenant for all of them: a run of ids in order under the key `tenant\0<last id>`.
+    /// Ingest commits 100 alerts as one run, one sled insert instead of 100 (an insert
+    /// clones and relinks a leaf, whatever its size). Runs of one tenant never overlap,
+    /// because the pipeline draws a request's ids together under its lock: so the run
+    /// holding an id is the first entry at or after `tenant\0<id>`.
+    pub fn put_alerts(b: &mut Batch, created: &[Alert]) {
+        let mut runs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for a in created {
+            b.put(&a.id, a);
+            if let Some(k) = group_entry(a) {
+                b.put_raw(Kind::AlertGroups, k, Vec::new());
+            }
+            runs.entry(&a.tenant).or_default().push(&a.id);
         }
+        for (tenant, mut ids) in runs {
+            ids.sort_unstable();
+            put_tenant_run(b, tenant, &ids);
+        }
+    }
+
+    fn put_tenant_run<S: AsRef<str>>(b: &mut Batch, tenant: &str, ids: &[S]) {
+        let Some(last) = ids.last() else { return };
+        // A run of one keeps the shape older builds wrote: the id is in the key.
+        let value = if ids.len() == 1 {
+            Vec::new()
+        } else {
+            let mut v = Vec::with_capacity(ids.len() * 27);
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    v.push(0);
+                }
+                v.extend_from_slice(id.as_ref().as_bytes());
+            }
+            v
+        };
+        b.put_raw(Kind::AlertsByTenant, key(&[tenant, last.as_ref()]), value);
+    }
+
+    /// The ids of one tenant-index entry, oldest first.
+    pub fn tenant_run(key: &[u8], value: &[u8]) -> Vec<String> {
+        if value.is_empty() {
+            return vec![crate::store::last_part(key)];
+        }
+        value
+            .split(|b| *b == 0)
+            .map(|id| String::from_utf8_lossy(id).into_owned())
+            .collect()
+    }
+
+    /// A tenant's alert ids, newest first, before `cursor` when one is given.
+    pub fn tenant_alert_ids<'a>(
+        store: &'a Store,
+        tenant: &str,
+        cursor: Option<&str>,
+    ) -> impl Iterator<Item = Result<String, StoreError>> + 'a {
+        let tree = store.tree(Kind::AlertsByTenant);
+        let range = crate::store::tenant_range(tenant, cursor);
+        let end = crate::store::tenant_range(tenant, None).end;
+        // The run that holds the ids just before the cursor may be keyed past it.
+        let straddling = match cursor {
+            Some(_) => tree.range(range.end.clone()..end).next(),
+            None => None,
+        };
+        let cursor = cursor.map(str::to_string);
+        straddling
+            .into_iter()
+            .chain(tree.range(range).rev())
+            .flat_map(move |kv| {
+                let ids = match kv {
+                    Ok((k, v)) => Ok(tenant_run(&k, &v)),
+                    Err(e) => Err(StoreError::from(e)),
+                };
+                let cursor = cursor.clone();
+                let (ids, err) = match ids {
+                    Ok(ids) => (ids, None),
+                    Err(e) => (Vec::new(), Some(Err(e))),
+                };
+                err.into_iter().chain(
+                    ids.into_iter()
+                        .rev()
+                        .filter(move |id| cursor.as_ref().is_none_or(|c| id < c))
+                        .map(Ok),
+                )
+            })
     }
 
     /// The alert's entry in its group's index. The alert that opened a group has none:
@@ -94,13 +176,34 @@ pub mod repo {
         Some(key(&[&alert.tenant, g, &alert.id]))
     }
 
-    /// Removes what [`put_alert`] wrote.
-    pub fn delete_alert(b: &mut Batch, alert: &Alert) {
-        b.delete(Kind::Alerts, &alert.id)
-            .delete(Kind::AlertsByTenant, key(&[&alert.tenant, &alert.id]));
-        if let Some(k) = group_entry(alert) {
-            b.delete(Kind::AlertGroups, k);
+    /// Adds to a batch the removal of what [`put_alerts`] wrote for these alerts,
+    /// rewriting the tenant-index runs that held them.
+    pub fn delete_alerts(b: &mut Batch, store: &Store, alerts: &[Alert]) -> Result<(), StoreError> {
+        let tree = store.tree(Kind::AlertsByTenant);
+        let mut runs: BTreeMap<Vec<u8>, (String, Vec<String>)> = BTreeMap::new();
+        for a in alerts {
+            b.delete(Kind::Alerts, &a.id);
+            if let Some(k) = group_entry(a) {
+                b.delete(Kind::AlertGroups, k);
+            }
+            let end = crate::store::tenant_range(&a.tenant, None).end;
+            let Some((k, v)) = tree
+                .range(key(&[&a.tenant, &a.id])..end)
+                .next()
+                .transpose()?
+            else {
+                continue;
+            };
+            let run = runs
+                .entry(k.to_vec())
+                .or_insert_with(|| (a.tenant.clone(), tenant_run(&k, &v)));
+            run.1.retain(|id| *id != a.id);
         }
+        for (k, (tenant, ids)) in runs {
+            b.delete(Kind::AlertsByTenant, k);
+            put_tenant_run(b, &tenant, &ids);
+        }
+        Ok(())
     }
 
     pub struct SledAlertRepo(pub Store, pub std::sync::Arc<crate::stats::AlertStats>);
@@ -116,7 +219,23 @@ pub mod repo {
             change: &str,
         ) -> Result<(), PortError> {
             let mut b = Batch::new();
-            put_alert(&mut b, alert);
+            match before {
+                // An update leaves the index entries as they are (an alert never changes
+                // tenant): a duplicate's count, a status change or a comment is one
+                // write, not three, in a sled transaction that reads each key it writes.
+                Some(old) => {
+                    b.put(&alert.id, alert);
+                    if old.group != alert.group {
+                        if let Some(k) = group_entry(old) {
+                            b.delete(Kind::AlertGroups, k);
+                        }
+                        if let Some(k) = group_entry(alert) {
+                            b.put_raw(Kind::AlertGroups, k, Vec::new());
+                        }
+                    }
+                }
+                None => put_alert(&mut b, alert),
+            }
             b.change(&alert.tenant, change, &alert.id, None);
             self.0.commit(b)?;
             if let Some(before) = before {
@@ -127,6 +246,117 @@ pub mod repo {
         fn durable(&self) -> DurableFuture {
             let store = self.0.clone();
             Box::pin(async move { store.sync().await.map_err(PortError::from) })
+        }
+    }
+    #[cfg(test)]
+    mod tests {
+        use corerecon_actors::model::{AlertStatus, Severity, SourceKind};
+
+        use super::*;
+
+        fn alert(tenant: &str, id: &str) -> Alert {
+            let now = chrono::Utc::now();
+            Alert {
+                id: id.into(),
+                tenant: tenant.into(),
+                source: SourceKind::Generic,
+                source_ref: None,
+                source_link: None,
+                title: "x".into(),
+                description: None,
+                severity: Severity::High,
+                status: AlertStatus::New,
+                assignee: None,
+                rule: None,
+                category: None,
+                host: None,
+                user: None,
+                src_ip: None,
+                dst_ip: None,
+                src_port: None,
+                dst_port: None,
+                tactics: vec![],
+                techniques: vec![],
+                observables: vec![],
+                first_seen: now,
+                last_seen: now,
+                count: 1,
+                fingerprint: "fp".into(),
+                group: None,
+                incident: None,
+                storm: false,
+                raw: serde_json::Value::Null,
+                comments: vec![],
+                history: vec![],
+                created_at: now,
+                updated_at: now,
+            }
+        }
+
+        fn ids(store: &Store, tenant: &str, cursor: Option<&str>) -> Vec<String> {
+            tenant_alert_ids(store, tenant, cursor)
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+
+        #[test]
+        fn tenant_runs_page_newest_first_from_any_cursor_and_shrink_on_delete() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            // An entry as older builds wrote it (the id in the key, no value), then runs
+            // of three and of one, and another tenant's run in between in key order.
+            let mut b = Batch::new();
+            b.put(&"a01".to_string(), &alert("acme", "a01"));
+            b.put_raw(Kind::AlertsByTenant, key(&["acme", "a01"]), Vec::new());
+            store.commit(b).unwrap();
+            let run: Vec<Alert> = ["a03", "a02", "a04"]
+                .iter()
+                .map(|id| alert("acme", id))
+                .collect();
+            let mut b = Batch::new();
+            put_alerts(&mut b, &run);
+            put_alerts(&mut b, &[alert("acmeco", "a05")]);
+            store.commit(b).unwrap();
+            let mut b = Batch::new();
+            put_alert(&mut b, &alert("acme", "a06"));
+            store.commit(b).unwrap();
+            assert_eq!(
+                store.len(Kind::AlertsByTenant),
+                4,
+                "one entry per commit and tenant"
+            );
+
+            assert_eq!(
+                ids(&store, "acme", None),
+                ["a06", "a04", "a03", "a02", "a01"]
+            );
+            assert_eq!(ids(&store, "acmeco", None), ["a05"]);
+            // A cursor inside a run, at its last id, past it, and before everything.
+            assert_eq!(ids(&store, "acme", Some("a03")), ["a02", "a01"]);
+            assert_eq!(ids(&store, "acme", Some("a04")), ["a03", "a02", "a01"]);
+            assert_eq!(
+                ids(&store, "acme", Some("a06")),
+                ["a04", "a03", "a02", "a01"]
+            );
+            assert_eq!(ids(&store, "acme", Some("a0")), Vec::<String>::new());
+
+            // Withdrawing ids from the middle and the end of a run, and a whole run.
+            let mut b = Batch::new();
+            delete_alerts(
+                &mut b,
+                &store,
+                &[
+                    alert("acme", "a03"),
+                    alert("acme", "a04"),
+                    alert("acmeco", "a05"),
+                ],
+            )
+            .unwrap();
+            store.commit(b).unwrap();
+            assert_eq!(ids(&store, "acme", None), ["a06", "a02", "a01"]);
+            assert_eq!(ids(&store, "acme", Some("a06")), ["a02", "a01"]);
+            assert!(ids(&store, "acmeco", None).is_empty());
+            assert!(store.get::<Alert>("a03").unwrap().is_none());
         }
     }
 }

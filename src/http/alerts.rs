@@ -177,19 +177,26 @@ pub fn query_alerts(
                 consider(a, &mut items);
             }
         }
+    } else if let Scope::Tenant(t) = scope {
+        for id in crate::repo::tenant_alert_ids(store, t, cursor) {
+            if items.len() >= limit || scanned >= SCAN_BUDGET {
+                exhausted = false;
+                break;
+            }
+            let id = id?;
+            scanned += 1;
+            let alert = store.get::<Alert>(&id)?;
+            last_seen_id = Some(id);
+            if let Some(a) = alert {
+                consider(a, &mut items);
+            }
+        }
     } else {
-        let iter: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match scope {
-                Scope::Tenant(t) => Box::new(
-                    store
-                        .tree(Kind::AlertsByTenant)
-                        .range(crate::store::tenant_range(t, cursor)),
-                ),
-                Scope::All => match cursor {
-                    Some(c) => Box::new(store.tree(Kind::Alerts).range(..c.as_bytes().to_vec())),
-                    None => Box::new(store.tree(Kind::Alerts).iter()),
-                },
-            };
+        let tree = store.tree(Kind::Alerts);
+        let iter = match cursor {
+            Some(c) => tree.range(..c.as_bytes().to_vec()),
+            None => tree.range::<Vec<u8>, _>(..),
+        };
         for kv in iter.rev() {
             if items.len() >= limit || scanned >= SCAN_BUDGET {
                 exhausted = false;
@@ -197,18 +204,8 @@ pub fn query_alerts(
             }
             let (k, v) = kv.map_err(crate::store::StoreError::from)?;
             scanned += 1;
-            let alert = match scope {
-                Scope::Tenant(_) => {
-                    let id = crate::store::last_part(&k);
-                    last_seen_id = Some(id.clone());
-                    store.get::<Alert>(&id)?
-                }
-                Scope::All => {
-                    last_seen_id = Some(String::from_utf8_lossy(&k).into_owned());
-                    decode::<Alert>(&v).ok()
-                }
-            };
-            if let Some(a) = alert {
+            last_seen_id = Some(String::from_utf8_lossy(&k).into_owned());
+            if let Ok(a) = decode::<Alert>(&v) {
                 consider(a, &mut items);
             }
         }

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::error::ApiError;
 use crate::ingest::known_keys::KnownKeys;
 use crate::metrics::Metrics;
-use crate::repo::{delete_alert, put_alert};
+use crate::repo::{delete_alerts, put_alerts};
 use crate::store::{Batch, Kind, Record, Store, key};
 
 /// Host, user and source-IP keys remembered for correlation, at most.
@@ -215,9 +215,7 @@ impl Pipeline {
         // Encoding and the commit run outside the pipeline lock, so one request's commit
         // overlaps the next one's decision.
         let mut batch = Batch::new();
-        for a in &d.created {
-            put_alert(&mut batch, a);
-        }
+        put_alerts(&mut batch, &d.created);
         batch.append(std::mem::take(&mut d.batch));
         let result = self.store.commit_concurrent(batch);
         {
@@ -666,7 +664,7 @@ fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::Sto
     }
     let lo = ulid::Ulid::from_parts(alerts_from.timestamp_millis().max(0) as u64, 0).to_string();
     let mut batch = Batch::new();
-    let mut found = 0;
+    let mut withdrawn = Vec::new();
     for kv in store.tree(Kind::Alerts).range(lo.as_bytes()..) {
         let (k, v) = kv?;
         if announced.contains(String::from_utf8_lossy(&k).as_ref()) {
@@ -674,7 +672,6 @@ fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::Sto
         }
         let a = decode::<Alert>(&v)?;
         tracing::warn!(alert_id = %a.id, tenant = %a.tenant, "withdrawing an alert of an unacknowledged batch cut short by an unclean stop");
-        delete_alert(&mut batch, &a);
         let mut keys = vec![fingerprint_key(&a.tenant, &a.fingerprint)];
         if let Some(r) = &a.source_ref {
             keys.push(source_ref_key(&a.tenant, a.source, r));
@@ -687,8 +684,10 @@ fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::Sto
                 batch.delete(Kind::AlertKeys, k);
             }
         }
-        found += 1;
+        withdrawn.push(a);
     }
+    let found = withdrawn.len();
+    delete_alerts(&mut batch, store, &withdrawn)?;
     store.commit(batch)?;
     Ok(found)
 }
