@@ -306,7 +306,7 @@ pub mod repo {
             // An entry as older builds wrote it (the id in the key, no value), then runs
             // of three and of one, and another tenant's run in between in key order.
             let mut b = Batch::new();
-            b.put(&"a01".to_string(), &alert("acme", "a01"));
+            b.put("a01", &alert("acme", "a01"));
             b.put_raw(Kind::AlertsByTenant, key(&["acme", "a01"]), Vec::new());
             store.commit(b).unwrap();
             let run: Vec<Alert> = ["a03", "a02", "a04"]
