@@ -103,22 +103,12 @@ pub mod repo {
         }
     }
 
-    fn put_tenant_run<S: AsRef<str>>(b: &mut Batch, tenant: &str, ids: &[S]) {
+    fn put_tenant_run(b: &mut Batch, tenant: &str, ids: &[&str]) {
         let Some(last) = ids.last() else { return };
-        // A run of one keeps the shape older builds wrote: the id is in the key.
-        let value = if ids.len() == 1 {
-            Vec::new()
-        } else {
-            let mut v = Vec::with_capacity(ids.len() * 27);
-            for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    v.push(0);
-                }
-                v.extend_from_slice(id.as_ref().as_bytes());
-            }
-            v
-        };
-        b.put_raw(Kind::AlertsByTenant, key(&[tenant, last.as_ref()]), value);
+        // A run of one keeps the shape older builds wrote: the id is in the key. Longer
+        // runs join their ids as key parts are joined (ids never hold a NUL).
+        let value = if ids.len() == 1 { Vec::new() } else { key(ids) };
+        b.put_raw(Kind::AlertsByTenant, key(&[tenant, last]), value);
     }
 
     /// The ids of one tenant-index entry, oldest first.
@@ -150,22 +140,13 @@ pub mod repo {
         straddling
             .into_iter()
             .chain(tree.range(range).rev())
-            .flat_map(move |kv| {
-                let ids = match kv {
-                    Ok((k, v)) => Ok(tenant_run(&k, &v)),
-                    Err(e) => Err(StoreError::from(e)),
-                };
-                let cursor = cursor.clone();
-                let (ids, err) = match ids {
-                    Ok(ids) => (ids, None),
-                    Err(e) => (Vec::new(), Some(Err(e))),
-                };
-                err.into_iter().chain(
-                    ids.into_iter()
-                        .rev()
-                        .filter(move |id| cursor.as_ref().is_none_or(|c| id < c))
-                        .map(Ok),
-                )
+            .flat_map(|kv| match kv {
+                Ok((k, v)) => tenant_run(&k, &v).into_iter().rev().map(Ok).collect(),
+                Err(e) => vec![Err(StoreError::from(e))],
+            })
+            .filter(move |id| match (id, &cursor) {
+                (Ok(id), Some(c)) => id < c,
+                _ => true,
             })
     }
 
@@ -201,6 +182,7 @@ pub mod repo {
         }
         for (k, (tenant, ids)) in runs {
             b.delete(Kind::AlertsByTenant, k);
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             put_tenant_run(b, &tenant, &ids);
         }
         Ok(())
@@ -220,19 +202,12 @@ pub mod repo {
         ) -> Result<(), PortError> {
             let mut b = Batch::new();
             match before {
-                // An update leaves the index entries as they are (an alert never changes
-                // tenant): a duplicate's count, a status change or a comment is one
-                // write, not three, in a sled transaction that reads each key it writes.
-                Some(old) => {
+                // An update leaves the index entries as they are: tenant and group are
+                // set at creation and never change, so a duplicate's count, a status
+                // change or a comment is one write, not three, in a sled transaction
+                // that reads each key it writes.
+                Some(_) => {
                     b.put(&alert.id, alert);
-                    if old.group != alert.group {
-                        if let Some(k) = group_entry(old) {
-                            b.delete(Kind::AlertGroups, k);
-                        }
-                        if let Some(k) = group_entry(alert) {
-                            b.put_raw(Kind::AlertGroups, k, Vec::new());
-                        }
-                    }
                 }
                 None => put_alert(&mut b, alert),
             }
@@ -250,47 +225,25 @@ pub mod repo {
     }
     #[cfg(test)]
     mod tests {
-        use corerecon_actors::model::{AlertStatus, Severity, SourceKind};
+        use chrono::Utc;
+        use corerecon_actors::model::{AlertDraft, Severity, SourceKind};
 
         use super::*;
 
         fn alert(tenant: &str, id: &str) -> Alert {
-            let now = chrono::Utc::now();
-            Alert {
-                id: id.into(),
-                tenant: tenant.into(),
-                source: SourceKind::Generic,
-                source_ref: None,
-                source_link: None,
+            let draft = AlertDraft {
                 title: "x".into(),
-                description: None,
                 severity: Severity::High,
-                status: AlertStatus::New,
-                assignee: None,
-                rule: None,
-                category: None,
-                host: None,
-                user: None,
-                src_ip: None,
-                dst_ip: None,
-                src_port: None,
-                dst_port: None,
-                tactics: vec![],
-                techniques: vec![],
-                observables: vec![],
-                first_seen: now,
-                last_seen: now,
-                count: 1,
-                fingerprint: "fp".into(),
-                group: None,
-                incident: None,
-                storm: false,
-                raw: serde_json::Value::Null,
-                comments: vec![],
-                history: vec![],
-                created_at: now,
-                updated_at: now,
-            }
+                ..AlertDraft::default()
+            };
+            Alert::from_draft(
+                id,
+                tenant,
+                SourceKind::Generic,
+                draft,
+                "fp".into(),
+                Utc::now(),
+            )
         }
 
         fn ids(store: &Store, tenant: &str, cursor: Option<&str>) -> Vec<String> {

@@ -321,6 +321,56 @@ pub struct Alert {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Alert {
+    /// A new, open alert from a sender's draft, seen first and last at `seen`, in no
+    /// correlation group yet.
+    pub fn from_draft(
+        id: &str,
+        tenant: &str,
+        source: SourceKind,
+        d: AlertDraft,
+        fingerprint: String,
+        seen: DateTime<Utc>,
+    ) -> Alert {
+        let now = Utc::now();
+        Alert {
+            id: id.to_string(),
+            tenant: tenant.to_string(),
+            source,
+            source_ref: d.source_ref,
+            source_link: d.source_link,
+            title: d.title,
+            description: d.description,
+            severity: d.severity,
+            status: AlertStatus::New,
+            assignee: None,
+            rule: d.rule,
+            category: d.category,
+            host: d.host,
+            user: d.user,
+            src_ip: d.src_ip,
+            dst_ip: d.dst_ip,
+            src_port: d.src_port,
+            dst_port: d.dst_port,
+            tactics: d.tactics,
+            techniques: d.techniques,
+            observables: d.observables,
+            first_seen: seen,
+            last_seen: seen,
+            count: 1,
+            fingerprint,
+            group: None,
+            incident: None,
+            storm: false,
+            raw: d.raw,
+            comments: Vec::new(),
+            history: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// User roles, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -49,15 +49,19 @@ pub struct KnownKeys {
 
 impl Default for KnownKeys {
     fn default() -> Self {
-        KnownKeys {
-            filters: RwLock::new(vec![Arc::new(Filter::with_capacity(FIRST_CAPACITY))]),
-            in_last: AtomicU64::new(0),
-            complete: AtomicBool::new(false),
-        }
+        KnownKeys::with_first_capacity(FIRST_CAPACITY)
     }
 }
 
 impl KnownKeys {
+    fn with_first_capacity(capacity: u64) -> KnownKeys {
+        KnownKeys {
+            filters: RwLock::new(vec![Arc::new(Filter::with_capacity(capacity))]),
+            in_last: AtomicU64::new(0),
+            complete: AtomicBool::new(false),
+        }
+    }
+
     /// A filter that fills itself from the store's keys on a thread of its own. Keys
     /// written meanwhile must be [`insert`](Self::insert)ed as usual: the filter is only
     /// trusted once both have run.
@@ -141,11 +145,8 @@ mod tests {
 
     #[test]
     fn no_key_is_forgotten_as_the_filter_grows_and_absent_keys_are_mostly_ruled_out() {
-        let k = KnownKeys {
-            filters: RwLock::new(vec![Arc::new(Filter::with_capacity(1000))]),
-            in_last: AtomicU64::new(0),
-            complete: AtomicBool::new(true),
-        };
+        let k = KnownKeys::with_first_capacity(1000);
+        k.complete.store(true, Ordering::Release);
         let n = 10_000u32;
         for i in 0..n {
             k.insert(format!("present/{i}").as_bytes());

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use actix::Addr;
 use chrono::{DateTime, Duration, Utc};
 use corerecon_actors::alert::{AlertDirectory, GetAlertActor, RecordDuplicates};
-use corerecon_actors::model::{Alert, AlertDraft, AlertStatus, Severity, SourceKind};
+use corerecon_actors::model::{Alert, AlertDraft, Severity, SourceKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -391,8 +391,8 @@ impl Pipeline {
                 e.0 += 1;
                 e.1 = e.1.max(seen);
                 if let Some(rk) = ref_key {
-                    self.known.insert(&rk);
-                    d.batch.put(
+                    self.put_key(
+                        &mut d.batch,
                         &rk,
                         &AlertKey {
                             alert_id: id.clone(),
@@ -449,16 +449,10 @@ impl Pipeline {
                             ..AlertDraft::default()
                         };
                         let storm_fp = fingerprint(source, &storm_draft);
-                        let storm = self.new_alert(
-                            &id,
-                            tenant,
-                            source,
-                            storm_draft,
-                            storm_fp,
-                            now,
-                            None,
-                            true,
-                        );
+                        let storm = Alert {
+                            storm: true,
+                            ..Alert::from_draft(&id, tenant, source, storm_draft, storm_fp, now)
+                        };
                         d.batch.change(tenant, "alert.created", &id, None);
                         d.created.push(storm);
                         d.outcome.created += 1;
@@ -488,10 +482,9 @@ impl Pipeline {
             if let Some(old) = stored_fp
                 && let Some(old_ref) = old.source_ref
             {
-                let old_ref_key = source_ref_key(tenant, source, &old_ref);
-                self.known.insert(&old_ref_key);
-                d.batch.put(
-                    old_ref_key,
+                self.put_key(
+                    &mut d.batch,
+                    &source_ref_key(tenant, source, &old_ref),
                     &AlertKey {
                         alert_id: old.alert_id,
                         until: None,
@@ -500,9 +493,12 @@ impl Pipeline {
                 );
             }
             let source_ref = draft.source_ref.clone();
-            let alert = self.new_alert(&id, tenant, source, draft, fp, seen, group, false);
-            self.known.insert(&fp_key);
-            d.batch.put(
+            let alert = Alert {
+                group,
+                ..Alert::from_draft(&id, tenant, source, draft, fp, seen)
+            };
+            self.put_key(
+                &mut d.batch,
                 &fp_key,
                 &AlertKey {
                     alert_id: id.clone(),
@@ -528,54 +524,11 @@ impl Pipeline {
         Ok(d)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn new_alert(
-        &self,
-        id: &str,
-        tenant: &str,
-        source: SourceKind,
-        d: AlertDraft,
-        fingerprint: String,
-        seen: DateTime<Utc>,
-        group: Option<String>,
-        storm: bool,
-    ) -> Alert {
-        let now = Utc::now();
-        Alert {
-            id: id.to_string(),
-            tenant: tenant.to_string(),
-            source,
-            source_ref: d.source_ref,
-            source_link: d.source_link,
-            title: d.title,
-            description: d.description,
-            severity: d.severity,
-            status: AlertStatus::New,
-            assignee: None,
-            rule: d.rule,
-            category: d.category,
-            host: d.host,
-            user: d.user,
-            src_ip: d.src_ip,
-            dst_ip: d.dst_ip,
-            src_port: d.src_port,
-            dst_port: d.dst_port,
-            tactics: d.tactics,
-            techniques: d.techniques,
-            observables: d.observables,
-            first_seen: seen,
-            last_seen: seen,
-            count: 1,
-            fingerprint,
-            group,
-            incident: None,
-            storm,
-            raw: d.raw,
-            comments: Vec::new(),
-            history: Vec::new(),
-            created_at: now,
-            updated_at: now,
-        }
+    /// Adds a dedup or idempotency key to a batch, recording it in the key filter first:
+    /// the filter must never rule out a key the store may hold.
+    fn put_key(&self, batch: &mut Batch, key: &[u8], value: &AlertKey) {
+        self.known.insert(key);
+        batch.put(key, value);
     }
 }
 

@@ -255,24 +255,14 @@ impl Record for ChangeRun {
 
 /// The changes one record of the change log holds, of either version.
 pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>, StoreError> {
-    let tree = Kind::Changes.tree_name();
-    let (version, body) =
-        open_envelope(bytes).map_err(|reason| StoreError::Decode { tree, reason })?;
-    let decoded = match version {
-        1 => rmp_serde::from_slice::<Change>(&body).map(|c| vec![c]),
-        2 => rmp_serde::from_slice::<ChangeRun>(&body).map(|r| r.changes),
-        found => {
-            return Err(StoreError::Version {
-                tree,
-                found,
-                expected: ChangeRun::VERSION,
-            });
-        }
-    };
-    decoded.map_err(|e| StoreError::Decode {
-        tree,
-        reason: e.to_string(),
-    })
+    let version = bytes
+        .get(..2)
+        .map(|h| u16::from_be_bytes([h[0], h[1]]) & !COMPRESSED);
+    if version == Some(Change::VERSION) {
+        return decode::<Change>(bytes).map(|c| vec![c]);
+    }
+    // Any other header, short or unknown, gets `decode`'s own error.
+    decode::<ChangeRun>(bytes).map(|r| r.changes)
 }
 
 /// Writes gathered for one atomic commit.

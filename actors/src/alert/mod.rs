@@ -357,42 +357,19 @@ mod tests {
     use crate::ports::memory::MemoryAlertRepo;
 
     fn alert(id: &str) -> Alert {
-        let now = chrono::Utc::now();
-        Alert {
-            id: id.into(),
-            tenant: "t".into(),
-            source: SourceKind::Generic,
-            source_ref: None,
-            source_link: None,
+        let draft = AlertDraft {
             title: "x".into(),
-            description: None,
             severity: Severity::High,
-            status: AlertStatus::New,
-            assignee: None,
-            rule: None,
-            category: None,
-            host: None,
-            user: None,
-            src_ip: None,
-            dst_ip: None,
-            src_port: None,
-            dst_port: None,
-            tactics: vec![],
-            techniques: vec![],
-            observables: vec![],
-            first_seen: now,
-            last_seen: now,
-            count: 1,
-            fingerprint: "fp".into(),
-            group: None,
-            incident: None,
-            storm: false,
-            raw: serde_json::Value::Null,
-            comments: vec![],
-            history: vec![],
-            created_at: now,
-            updated_at: now,
-        }
+            ..AlertDraft::default()
+        };
+        Alert::from_draft(
+            id,
+            "t",
+            SourceKind::Generic,
+            draft,
+            "fp".into(),
+            chrono::Utc::now(),
+        )
     }
 
     fn ack() -> TriageAlert {
