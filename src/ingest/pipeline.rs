@@ -77,6 +77,7 @@ struct State {
 }
 
 /// What one request's drafts turned into, decided under the pipeline lock.
+#[derive(Default)]
 struct Decision {
     outcome: IngestOutcome,
     created: Vec<Alert>,
@@ -208,10 +209,21 @@ impl Pipeline {
         let now = Utc::now();
         let window = self.dedup_window(tenant, source);
         let (done, committed) = watch::channel(false);
-        let mut d = {
+        let mut d = Decision::default();
+        {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            self.decide(&mut state, tenant, source, drafts, now, window, &committed)?
-        };
+            let decided = self.decide(
+                &mut state, &mut d, tenant, source, drafts, now, window, &committed,
+            );
+            if let Err(e) = decided {
+                // Nothing of this request gets written: the keys it registered must go, or
+                // a later request would count duplicates into an alert that never existed.
+                for k in &d.keys {
+                    state.pending_keys.remove(k);
+                }
+                return Err(e);
+            }
+        }
         // Encoding and the commit run outside the pipeline lock, so one request's commit
         // overlaps the next one's decision.
         let mut batch = Batch::new();
@@ -297,21 +309,14 @@ impl Pipeline {
     fn decide(
         &self,
         state: &mut State,
+        d: &mut Decision,
         tenant: &str,
         source: SourceKind,
         drafts: Vec<AlertDraft>,
         now: DateTime<Utc>,
         window: Duration,
         committed: &watch::Receiver<bool>,
-    ) -> Result<Decision, ApiError> {
-        let mut d = Decision {
-            outcome: IngestOutcome::default(),
-            created: Vec::new(),
-            batch: Batch::new(),
-            increments: HashMap::new(),
-            keys: Vec::new(),
-            waits: Vec::new(),
-        };
+    ) -> Result<(), ApiError> {
         let minute = now.timestamp() / 60;
         let corr_until = now + Duration::seconds(self.settings.correlation_window_s as i64);
         if state.correlation.len() > CORRELATION_KEYS_MAX {
@@ -353,7 +358,7 @@ impl Pipeline {
                     None => None,
                 };
                 if let Some(id) = hit {
-                    wait_for(state, &mut d, &id);
+                    wait_for(state, d, &id);
                     d.outcome.ids.push(id);
                     d.outcome.replayed += 1;
                     continue;
@@ -371,7 +376,7 @@ impl Pipeline {
             if let Some(k) = stored_fp.as_ref().filter(|k| {
                 k.source_ref.is_some() && k.source_ref.as_ref() == draft.source_ref.as_ref()
             }) {
-                wait_for(state, &mut d, &k.alert_id);
+                wait_for(state, d, &k.alert_id);
                 d.outcome.ids.push(k.alert_id.clone());
                 d.outcome.replayed += 1;
                 continue;
@@ -386,7 +391,7 @@ impl Pipeline {
                 _ => None,
             };
             if let Some(id) = existing {
-                wait_for(state, &mut d, &id);
+                wait_for(state, d, &id);
                 let e = d.increments.entry(id.clone()).or_insert((0, seen));
                 e.0 += 1;
                 e.1 = e.1.max(seen);
@@ -465,7 +470,7 @@ impl Pipeline {
                 // A new storm alert's count of 1 is the alert that started it: its count is
                 // exactly the number of alerts it absorbed.
                 if !started {
-                    wait_for(state, &mut d, &storm_id);
+                    wait_for(state, d, &storm_id);
                     let e = d.increments.entry(storm_id.clone()).or_insert((0, seen));
                     e.0 += 1;
                 }
@@ -521,7 +526,7 @@ impl Pipeline {
         for a in &d.created {
             state.pending_alerts.insert(a.id.clone(), committed.clone());
         }
-        Ok(d)
+        Ok(())
     }
 
     /// Adds a dedup or idempotency key to a batch, recording it in the key filter first:
@@ -643,4 +648,83 @@ fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::Sto
     delete_alerts(&mut batch, store, &withdrawn)?;
     store.commit(batch)?;
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix::Actor;
+
+    use super::*;
+
+    fn draft(host: &str) -> AlertDraft {
+        AlertDraft {
+            title: "Brute force".into(),
+            severity: Severity::High,
+            rule: Some("ssh-brute-force".into()),
+            host: Some(host.into()),
+            ..AlertDraft::default()
+        }
+    }
+
+    #[test]
+    fn a_request_failing_in_its_decision_leaves_no_phantom_alert_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // An unreadable dedup key fails the decision at the second draft, after the
+        // first one registered its own dedup key as pending.
+        let unreadable = draft("db-02");
+        let mut b = Batch::new();
+        b.put_raw(
+            Kind::AlertKeys,
+            fingerprint_key("acme", &fingerprint(SourceKind::Generic, &unreadable)),
+            b"not a record".to_vec(),
+        );
+        store.commit(b).unwrap();
+        actix::System::new().block_on(async {
+            let stats = Arc::new(crate::stats::AlertStats::load(&store));
+            let repo = Arc::new(crate::repo::SledAlertRepo(store.clone(), stats.clone()));
+            let alerts = AlertDirectory::new(repo, corerecon_actors::alert::DEFAULT_IDLE).start();
+            let pipeline = Pipeline::new(
+                store.clone(),
+                alerts,
+                Arc::new(Metrics::default()),
+                stats,
+                PipelineSettings {
+                    capacity: 1000,
+                    dedup_window_s: 600,
+                    correlation_window_s: 600,
+                    storm_threshold: 1000,
+                },
+            );
+            let failed = pipeline
+                .ingest(
+                    "acme",
+                    SourceKind::Generic,
+                    vec![draft("web-01"), unreadable],
+                )
+                .await;
+            assert!(failed.is_err(), "the unreadable key fails the request");
+            assert_eq!(
+                store.len(Kind::Alerts),
+                0,
+                "a failed request stores nothing"
+            );
+
+            // The sender retries the alert that was not stored: it must be created, not
+            // counted into the id the failed request had drawn for it.
+            let out = pipeline
+                .ingest("acme", SourceKind::Generic, vec![draft("web-01")])
+                .await
+                .unwrap();
+            assert_eq!((out.created, out.deduplicated), (1, 0));
+            let stored = store
+                .get::<Alert>(&out.ids[0])
+                .unwrap()
+                .expect("the alert answered for is stored");
+            assert_eq!(stored.host.as_deref(), Some("web-01"));
+        });
+        store.close().unwrap();
+    }
 }
