@@ -77,7 +77,7 @@ pub mod repo {
         }
     }
 
-    /// Adds the alert's writes (record, tenant index, group index) to a batch.
+    /// Adds the alert's writes (record and tenant index) to a batch.
     pub fn put_alert(b: &mut Batch, alert: &Alert) {
         put_alerts(b, std::slice::from_ref(alert));
     }
@@ -89,12 +89,10 @@ pub mod repo {
     /// because the pipeline draws a request's ids together under its lock: so the run
     /// holding an id is the first entry at or after `tenant\0<id>`.
     pub fn put_alerts(b: &mut Batch, created: &[Alert]) {
+        // No group-index entry: the search index finds a correlation group's members.
         let mut runs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for a in created {
             b.put(&a.id, a);
-            if let Some(k) = group_entry(a) {
-                b.put_raw(Kind::AlertGroups, k, Vec::new());
-            }
             runs.entry(&a.tenant).or_default().push(&a.id);
         }
         for (tenant, mut ids) in runs {
@@ -150,8 +148,8 @@ pub mod repo {
             })
     }
 
-    /// The alert's entry in its group's index. The alert that opened a group has none:
-    /// the group is named after it (most alerts open a group nobody joins).
+    /// The alert's entry in its group's index, as builds before the search index held
+    /// groups wrote it (the alert that opened a group had none: it is named after it).
     fn group_entry(alert: &Alert) -> Option<Vec<u8>> {
         let g = alert.group.as_ref().filter(|g| **g != alert.id)?;
         Some(key(&[&alert.tenant, g, &alert.id]))

@@ -3,6 +3,7 @@
 //! `corerecon reindex` rebuilds it from the store.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::store::{Kind, Store, decode};
 
 const CURSOR: &str = "search";
+/// Changes past the index's cursor that a group lookup reads itself. Further behind, the
+/// index is rebuilding (or badly lagging) and a lookup would be incomplete: it is refused.
+const GROUP_TAIL_MAX: u64 = 200_000;
 /// Text of an alert's raw payload that is indexed, at most.
 const RAW_TEXT_MAX: usize = 8 * 1024;
 
@@ -23,6 +27,7 @@ const RAW_TEXT_MAX: usize = 8 * 1024;
 struct Fields {
     id: Field,
     tenant: Field,
+    group: Field,
     text: Field,
     created: Field,
 }
@@ -32,12 +37,28 @@ pub struct AlertIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    /// The index was created afresh (absent, unreadable, or of an older schema) while the
+    /// store may hold alerts: the next catch-up indexes every stored alert, whatever the
+    /// stored cursor says.
+    rebuild: AtomicBool,
+}
+
+/// Why a correlation group could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupLookupError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the search index is {behind} changes behind (rebuilding); retry shortly")]
+    CatchingUp { behind: u64 },
 }
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let id = b.add_text_field("id", STRING | STORED);
     let tenant = b.add_text_field("tenant", STRING);
+    // Correlation groups are found here, not through a sled index entry per alert (that
+    // entry was a third of the sled inserts of a correlated alert).
+    let group = b.add_text_field("group", STRING);
     let text = b.add_text_field("text", TEXT);
     let created = b.add_i64_field("created", FAST | INDEXED);
     (
@@ -45,6 +66,7 @@ fn schema() -> (Schema, Fields) {
         Fields {
             id,
             tenant,
+            group,
             text,
             created,
         },
@@ -75,10 +97,15 @@ impl AlertIndex {
         let dir = data_dir.join("index");
         std::fs::create_dir_all(&dir)?;
         let (schema, fields) = schema();
-        let index = match Index::open_in_dir(&dir) {
-            Ok(i) => i,
-            Err(_) => {
-                // Unreadable or absent: it is derived data, start afresh.
+        let opened = Index::open_in_dir(&dir)
+            .ok()
+            // An index of an older schema is rebuilt, not read with the wrong fields.
+            .filter(|i| i.schema() == schema);
+        let rebuild = opened.is_none();
+        let index = match opened {
+            Some(i) => i,
+            None => {
+                // Absent, unreadable or outdated: it is derived data, start afresh.
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
                 Index::create_in_dir(&dir, schema)?
@@ -94,6 +121,7 @@ impl AlertIndex {
             reader,
             writer: Mutex::new(writer),
             fields,
+            rebuild: AtomicBool::new(rebuild),
         })
     }
 
@@ -136,6 +164,9 @@ impl AlertIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &a.id);
         doc.add_text(f.tenant, &a.tenant);
+        if let Some(g) = &a.group {
+            doc.add_text(f.group, g);
+        }
         doc.add_text(f.text, &text);
         doc.add_i64(f.created, a.created_at.timestamp_millis());
         doc
@@ -149,8 +180,9 @@ impl AlertIndex {
 
     /// Indexes the changes after the stored cursor; returns how many alerts were indexed.
     pub fn catch_up(&self, store: &Store, upto: u64) -> anyhow::Result<usize> {
-        let mut cursor = store.cursor(CURSOR)?;
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let rebuild = self.rebuild.load(Ordering::Acquire);
+        let mut cursor = if rebuild { 0 } else { store.cursor(CURSOR)? };
         let mut indexed = 0;
         if cursor == 0 && store.len(Kind::Alerts) > 0 {
             // First run (or reindex): the change log may be trimmed; the store is complete.
@@ -193,9 +225,61 @@ impl AlertIndex {
             w.commit()?;
             self.reader.reload()?;
         }
-        drop(w);
         store.set_cursor(CURSOR, cursor)?;
+        // Cleared under the writer lock and only once the rebuild is committed: a failed
+        // rebuild starts over at the next catch-up.
+        self.rebuild.store(false, Ordering::Release);
+        drop(w);
         Ok(indexed)
+    }
+
+    /// Ids of the alerts of one tenant's correlation group, oldest first, at most
+    /// `limit`: those in the index, and those created since its last commit, read from
+    /// the change log (so an alert is in its group as soon as it is acknowledged).
+    pub fn group_member_ids(
+        &self,
+        store: &Store,
+        tenant: &str,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, GroupLookupError> {
+        // The cursor before the search: catch_up reloads the reader before it moves the
+        // cursor, so every change up to the cursor read here is in the searcher below.
+        let cursor = if self.rebuild.load(Ordering::Acquire) {
+            0
+        } else {
+            store.cursor(CURSOR)?
+        };
+        let last = store.last_seq();
+        let behind = last.saturating_sub(cursor);
+        if behind > GROUP_TAIL_MAX {
+            return Err(GroupLookupError::CatchingUp { behind });
+        }
+        let f = self.fields;
+        let term = |field: Field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, term(f.group, group)),
+            (Occur::Must, term(f.tenant, tenant)),
+        ]);
+        let mut ids: std::collections::BTreeSet<String> =
+            self.ids_of(&query, limit).into_iter().collect();
+        for c in store.changes_since(cursor, last, usize::MAX)? {
+            if c.kind == "alert.created"
+                && c.tenant == tenant
+                && !ids.contains(&c.id)
+                && store
+                    .get::<Alert>(&c.id)?
+                    .is_some_and(|a| a.group.as_deref() == Some(group))
+            {
+                ids.insert(c.id);
+            }
+        }
+        Ok(ids.into_iter().take(limit).collect())
     }
 
     /// Ids of the alerts matching `q` in the caller's scope, newest first.
@@ -217,8 +301,14 @@ impl AlertIndex {
                 ),
             ])),
         };
+        self.ids_of(query.as_ref(), limit)
+    }
+
+    /// Ids of the `limit` newest matches of `query`.
+    fn ids_of(&self, query: &dyn Query, limit: usize) -> Vec<String> {
+        let f = self.fields;
         let searcher = self.reader.searcher();
-        let Ok(hits) = newest_first(&searcher, query.as_ref(), limit.max(1)) else {
+        let Ok(hits) = newest_first(&searcher, query, limit.max(1)) else {
             return Vec::new();
         };
         let mut seen = std::collections::HashSet::new();
@@ -325,6 +415,124 @@ mod tests {
     use tantivy::Order;
     use tantivy::collector::TopDocs;
     use tantivy::query::AllQuery;
+
+    fn alert(id: &str, tenant: &str, group: &str) -> Alert {
+        let draft = corerecon_actors::model::AlertDraft {
+            title: format!("alert {id}"),
+            severity: corerecon_actors::model::Severity::High,
+            ..Default::default()
+        };
+        Alert {
+            group: Some(group.to_string()),
+            ..Alert::from_draft(
+                id,
+                tenant,
+                corerecon_actors::model::SourceKind::Generic,
+                draft,
+                "fp".into(),
+                chrono::Utc::now(),
+            )
+        }
+    }
+
+    /// Stores and announces alerts as the ingest pipeline does.
+    fn ingest(store: &Store, alerts: &[Alert]) {
+        let mut b = crate::store::Batch::new();
+        crate::repo::put_alerts(&mut b, alerts);
+        for a in alerts {
+            b.change(&a.tenant, "alert.created", &a.id, None);
+        }
+        store.commit(b).unwrap();
+    }
+
+    #[test]
+    fn a_group_holds_its_indexed_and_its_newest_members_of_its_own_tenant_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let index = AlertIndex::open(dir.path()).unwrap();
+        ingest(
+            &store,
+            &[
+                alert("01A", "acme", "01A"),
+                alert("01B", "acme", "01A"),
+                alert("01C", "acme", "01C"),
+                // Another tenant's alert in a group of the same name.
+                alert("01D", "globex", "01A"),
+            ],
+        );
+        index.catch_up(&store, store.last_seq()).unwrap();
+        assert_eq!(index.num_docs(), 4);
+        // Created after the index's last commit: found through the change log.
+        ingest(
+            &store,
+            &[
+                alert("01E", "acme", "01A"),
+                alert("01F", "globex", "01A"),
+                alert("01G", "acme", "01C"),
+            ],
+        );
+        let members = |tenant: &str, group: &str| {
+            index.group_member_ids(&store, tenant, group, 1000).unwrap()
+        };
+        assert_eq!(members("acme", "01A"), ["01A", "01B", "01E"]);
+        assert_eq!(members("acme", "01C"), ["01C", "01G"]);
+        assert_eq!(members("globex", "01A"), ["01D", "01F"]);
+        assert!(members("initech", "01A").is_empty());
+        index.catch_up(&store, store.last_seq()).unwrap();
+        assert_eq!(
+            members("acme", "01A"),
+            ["01A", "01B", "01E"],
+            "once indexed"
+        );
+        assert_eq!(members("acme", "01A").len(), 3);
+        assert_eq!(
+            index
+                .group_member_ids(&store, "acme", "01A", 2)
+                .unwrap()
+                .len(),
+            2,
+            "at most the limit"
+        );
+        drop(index);
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn an_index_of_an_older_schema_is_rebuilt_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        ingest(
+            &store,
+            &[alert("01A", "acme", "01A"), alert("01B", "acme", "01A")],
+        );
+        // An index as an earlier build left it: no group field, cursor at the end.
+        let mut old = Schema::builder();
+        old.add_text_field("id", STRING | STORED);
+        old.add_text_field("tenant", STRING);
+        old.add_text_field("text", TEXT);
+        old.add_i64_field("created", FAST | INDEXED);
+        std::fs::create_dir_all(dir.path().join("index")).unwrap();
+        Index::create_in_dir(dir.path().join("index"), old.build()).unwrap();
+        store.set_cursor(CURSOR, store.last_seq()).unwrap();
+
+        let index = AlertIndex::open(dir.path()).unwrap();
+        assert_eq!(index.num_docs(), 0);
+        // Before the rebuild, lookups read every change past the start.
+        assert_eq!(
+            index.group_member_ids(&store, "acme", "01A", 1000).unwrap(),
+            ["01A", "01B"]
+        );
+        index.catch_up(&store, store.last_seq()).unwrap();
+        assert_eq!(index.num_docs(), 2, "every stored alert indexed again");
+        assert_eq!(
+            index
+                .search(&Scope::Tenant("acme".into()), "alert", 10)
+                .len(),
+            2
+        );
+        drop(index);
+        store.close().unwrap();
+    }
 
     /// Skipping segments must give exactly what collecting every segment gives, whatever
     /// the order of segments and of times within them.

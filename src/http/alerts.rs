@@ -548,19 +548,26 @@ async fn group(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "group": alert.group, "items": items })))
 }
 
-/// The alerts of an alert's correlation group (the alert's own tenant only).
+/// The alerts of an alert's correlation group (the alert's own tenant only), oldest
+/// first, at most 1,000.
 pub fn group_members(app: &App, alert: &Alert) -> ApiResult<Vec<Alert>> {
     let Some(g) = &alert.group else {
         return Ok(vec![alert.clone()]);
     };
-    // A group is named after the alert that opened it, which has no index entry of its
-    // own (most alerts open a group nobody joins; that saves a write per alert).
-    let mut items: Vec<Alert> = app
-        .store
-        .get::<Alert>(g)?
-        .filter(|leader| leader.tenant == alert.tenant && leader.group.as_ref() == Some(g))
+    let mut ids: std::collections::BTreeSet<String> = app
+        .search
+        .group_member_ids(&app.store, &alert.tenant, g, 1000)
+        .map_err(|e| match e {
+            crate::search::GroupLookupError::CatchingUp { .. } => {
+                ApiError::unavailable("search.catching_up", e.to_string(), 5)
+            }
+            crate::search::GroupLookupError::Store(e) => e.into(),
+        })?
         .into_iter()
         .collect();
+    // The group is named after the alert that opened it; and earlier builds kept a
+    // group's members in a sled index of their own, which stores upgraded from them hold.
+    ids.insert(g.clone());
     for kv in app
         .store
         .tree(Kind::AlertGroups)
@@ -568,11 +575,14 @@ pub fn group_members(app: &App, alert: &Alert) -> ApiResult<Vec<Alert>> {
         .take(1000)
     {
         let (k, _) = kv.map_err(crate::store::StoreError::from)?;
-        let id = crate::store::last_part(&k);
-        if id == *g {
-            continue;
-        }
-        if let Some(a) = app.store.get::<Alert>(&id)? {
+        ids.insert(crate::store::last_part(&k));
+    }
+    let mut items = Vec::new();
+    for id in ids.into_iter().take(1000) {
+        if let Some(a) = app.store.get::<Alert>(&id)?
+            && a.tenant == alert.tenant
+            && a.group.as_ref() == Some(g)
+        {
             items.push(a);
         }
     }
