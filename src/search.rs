@@ -258,15 +258,9 @@ impl AlertIndex {
             return Err(GroupLookupError::CatchingUp { behind });
         }
         let f = self.fields;
-        let term = |field: Field, value: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, value),
-                IndexRecordOption::Basic,
-            ))
-        };
         let query = BooleanQuery::new(vec![
-            (Occur::Must, term(f.group, group)),
-            (Occur::Must, term(f.tenant, tenant)),
+            (Occur::Must, exactly(f.group, group)),
+            (Occur::Must, exactly(f.tenant, tenant)),
         ]);
         let mut ids: std::collections::BTreeSet<String> =
             self.ids_of(&query, limit).into_iter().collect();
@@ -294,13 +288,7 @@ impl AlertIndex {
             Scope::All => parsed,
             Scope::Tenant(t) => Box::new(BooleanQuery::new(vec![
                 (Occur::Must, parsed),
-                (
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f.tenant, t),
-                        IndexRecordOption::Basic,
-                    )),
-                ),
+                (Occur::Must, exactly(f.tenant, t)),
             ])),
         };
         self.ids_of(query.as_ref(), limit)
@@ -328,6 +316,14 @@ impl AlertIndex {
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+}
+
+/// Documents whose `field` (a STRING field) is exactly `value`.
+fn exactly(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
 }
 
 /// The `limit` newest matches of `query`, newest first. Segments are searched newest first
