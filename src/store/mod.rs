@@ -39,6 +39,8 @@ pub enum Kind {
     Alerts,
     AlertsByTenant,
     AlertKeys,
+    /// Correlation-group members as earlier builds indexed them: still read, no longer
+    /// written (the search index holds groups).
     AlertGroups,
     Incidents,
     IncidentsByTenant,
