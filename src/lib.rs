@@ -223,26 +223,8 @@ pub mod repo {
     }
     #[cfg(test)]
     mod tests {
-        use chrono::Utc;
-        use corerecon_actors::model::{AlertDraft, Severity, SourceKind};
-
         use super::*;
-
-        fn alert(tenant: &str, id: &str) -> Alert {
-            let draft = AlertDraft {
-                title: "x".into(),
-                severity: Severity::High,
-                ..AlertDraft::default()
-            };
-            Alert::from_draft(
-                id,
-                tenant,
-                SourceKind::Generic,
-                draft,
-                "fp".into(),
-                Utc::now(),
-            )
-        }
+        use crate::test_support::alert;
 
         fn ids(store: &Store, tenant: &str, cursor: Option<&str>) -> Vec<String> {
             tenant_alert_ids(store, tenant, cursor)
@@ -257,19 +239,19 @@ pub mod repo {
             // An entry as older builds wrote it (the id in the key, no value), then runs
             // of three and of one, and another tenant's run in between in key order.
             let mut b = Batch::new();
-            b.put("a01", &alert("acme", "a01"));
+            b.put("a01", &alert("a01", "acme"));
             b.put_raw(Kind::AlertsByTenant, key(&["acme", "a01"]), Vec::new());
             store.commit(b).unwrap();
             let run: Vec<Alert> = ["a03", "a02", "a04"]
                 .iter()
-                .map(|id| alert("acme", id))
+                .map(|id| alert(id, "acme"))
                 .collect();
             let mut b = Batch::new();
             put_alerts(&mut b, &run);
-            put_alerts(&mut b, &[alert("acmeco", "a05")]);
+            put_alerts(&mut b, &[alert("a05", "acmeco")]);
             store.commit(b).unwrap();
             let mut b = Batch::new();
-            put_alert(&mut b, &alert("acme", "a06"));
+            put_alert(&mut b, &alert("a06", "acme"));
             store.commit(b).unwrap();
             assert_eq!(
                 store.len(Kind::AlertsByTenant),
@@ -297,9 +279,9 @@ pub mod repo {
                 &mut b,
                 &store,
                 &[
-                    alert("acme", "a03"),
-                    alert("acme", "a04"),
-                    alert("acmeco", "a05"),
+                    alert("a03", "acme"),
+                    alert("a04", "acme"),
+                    alert("a05", "acmeco"),
                 ],
             )
             .unwrap();
@@ -309,5 +291,28 @@ pub mod repo {
             assert!(ids(&store, "acmeco", None).is_empty());
             assert!(store.get::<Alert>("a03").unwrap().is_none());
         }
+    }
+}
+
+/// Fixtures shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use corerecon_actors::model::{Alert, AlertDraft, Severity, SourceKind};
+
+    /// A new high-severity alert titled `alert <id>`.
+    pub fn alert(id: &str, tenant: &str) -> Alert {
+        let draft = AlertDraft {
+            title: format!("alert {id}"),
+            severity: Severity::High,
+            ..AlertDraft::default()
+        };
+        Alert::from_draft(
+            id,
+            tenant,
+            SourceKind::Generic,
+            draft,
+            "fp".into(),
+            chrono::Utc::now(),
+        )
     }
 }

@@ -415,21 +415,9 @@ mod tests {
     use tantivy::query::AllQuery;
 
     fn alert(id: &str, tenant: &str, group: &str) -> Alert {
-        let draft = corerecon_actors::model::AlertDraft {
-            title: format!("alert {id}"),
-            severity: corerecon_actors::model::Severity::High,
-            ..Default::default()
-        };
         Alert {
             group: Some(group.to_string()),
-            ..Alert::from_draft(
-                id,
-                tenant,
-                corerecon_actors::model::SourceKind::Generic,
-                draft,
-                "fp".into(),
-                chrono::Utc::now(),
-            )
+            ..crate::test_support::alert(id, tenant)
         }
     }
 
