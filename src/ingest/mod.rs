@@ -3,6 +3,7 @@
 //! source and reason, so a silent or broken sender is noticed.
 
 pub mod known_keys;
+pub mod open_windows;
 pub mod pipeline;
 pub mod token;
 

@@ -7,8 +7,8 @@
 //! go to their actors, which serialise them with analysts' commands.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use actix::Addr;
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::ingest::known_keys::KnownKeys;
+use crate::ingest::open_windows::{OpenWindows, REPLAY_HORIZON_S};
 use crate::metrics::Metrics;
 use crate::repo::{delete_alerts, put_alerts};
 use crate::store::{Batch, Kind, Record, Store, key};
@@ -27,11 +28,13 @@ use crate::store::{Batch, Kind, Record, Store, key};
 /// Host, user and source-IP keys remembered for correlation, at most.
 const CORRELATION_KEYS_MAX: usize = 200_000;
 
-/// What the dedup and idempotency keys point at.
+/// What the idempotency keys (and the dedup keys of stores written before the open
+/// windows were kept in memory) point at.
 ///
-/// A new alert's idempotency key is folded into its dedup key (`source_ref`), which saves
-/// a write per alert on the ingest path; it is written on its own only when the dedup key
-/// moves on to a later alert, or for a duplicate absorbed into an existing alert.
+/// A new alert writes no key: within its replay horizon a retry finds it through its
+/// fingerprint's open window (see [`OpenWindows`]). An idempotency key is written only for
+/// a duplicate absorbed into an existing alert, and for an alert whose window moves on to
+/// a later one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertKey {
     pub alert_id: String,
@@ -74,6 +77,8 @@ struct State {
     /// Alerts created by those batches, with the signal of their commit: an increment or a
     /// replayed id may only be acknowledged once the alert it names is stored.
     pending_alerts: HashMap<String, watch::Receiver<bool>>,
+    /// The stored alert each fingerprint's dedup window counts into.
+    windows: OpenWindows,
 }
 
 /// What one request's drafts turned into, decided under the pipeline lock.
@@ -98,7 +103,17 @@ pub struct Pipeline {
     settings: PipelineSettings,
     /// Rules out most absent dedup and idempotency keys without a store read.
     known: std::sync::Arc<KnownKeys>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// True once the open windows are rebuilt from the store; ingest waits for it.
+    windows_ready: watch::Receiver<bool>,
+}
+
+/// How long a request waits for the open windows to be rebuilt at start before it is
+/// refused with a 503 (a million alerts of the last window take a few seconds).
+const WINDOWS_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(20);
+/// The open windows are swept of alerts past the horizon at most this often.
+fn sweep_every() -> Duration {
+    Duration::seconds(30)
 }
 
 /// Releases the pipeline capacity taken by a request, whatever way it ends.
@@ -159,15 +174,74 @@ impl Pipeline {
         stats: std::sync::Arc<crate::stats::AlertStats>,
         settings: PipelineSettings,
     ) -> Self {
-        Pipeline {
+        let state = Arc::new(Mutex::new(State::default()));
+        let (ready, windows_ready) = watch::channel(false);
+        let pipeline = Pipeline {
             alerts,
             metrics,
             stats,
             settings,
             known: KnownKeys::load_in_background(&store),
             store,
-            state: Mutex::new(State::default()),
+            state,
+            windows_ready,
+        };
+        pipeline.load_windows_in_background(ready);
+        pipeline
+    }
+
+    /// Rebuilds the open dedup windows from the alerts of the last horizon, on a thread of
+    /// its own; ingest waits until it is done, so no alert is decided without them.
+    fn load_windows_in_background(&self, ready: watch::Sender<bool>) {
+        let since = Utc::now() - self.horizon();
+        let (store, state, metrics) =
+            (self.store.clone(), self.state.clone(), self.metrics.clone());
+        let spawned = std::thread::Builder::new()
+            .name("dedup-windows".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let mut windows = OpenWindows::default();
+                match windows.load(&store, since) {
+                    Ok(read) => tracing::info!(
+                        alerts_read = read,
+                        open = windows.len(),
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "dedup windows reopened"
+                    ),
+                    // An unreadable alert leaves its window closed: a duplicate of it
+                    // becomes a new alert, which is visible, rather than ingest stopping.
+                    Err(e) => tracing::error!(error = %e, open = windows.len(), "dedup windows only partly reopened"),
+                }
+                metrics.set_gauge(
+                    "corerecon_ingest_dedup_windows_open",
+                    &[],
+                    windows.len() as f64,
+                );
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                s.windows = windows;
+                drop(s);
+                let _ = ready.send(true);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "dedup windows not reopened");
         }
+    }
+
+    /// How far back an open window can reach: the longest dedup window of any tenant and
+    /// source, and never less than the replay horizon.
+    fn horizon(&self) -> Duration {
+        let mut secs = self.settings.dedup_window_s as i64;
+        for t in crate::accounts::list_tenants(&self.store).unwrap_or_default() {
+            let longest = t
+                .dedup_window_by_source
+                .values()
+                .copied()
+                .chain(t.dedup_window_s)
+                .max()
+                .unwrap_or(0);
+            secs = secs.max(longest as i64);
+        }
+        Duration::seconds(secs.max(REPLAY_HORIZON_S))
     }
 
     fn dedup_window(&self, tenant: &str, source: SourceKind) -> Duration {
@@ -206,6 +280,17 @@ impl Pipeline {
                 1,
             ));
         }
+        if !*self.windows_ready.borrow() {
+            let mut ready = self.windows_ready.clone();
+            let waited = tokio::time::timeout(WINDOWS_WAIT_MAX, ready.wait_for(|r| *r)).await;
+            if !matches!(waited, Ok(Ok(_))) {
+                return Err(ApiError::unavailable(
+                    "ingest.starting",
+                    "the appliance is still reopening its dedup windows; retry after the delay in Retry-After",
+                    5,
+                ));
+            }
+        }
         let now = Utc::now();
         let window = self.dedup_window(tenant, source);
         let (done, committed) = watch::channel(false);
@@ -237,6 +322,10 @@ impl Pipeline {
             }
             for a in &d.created {
                 state.pending_alerts.remove(&a.id);
+                // Storm alerts count by their rule, not by a fingerprint.
+                if result.is_ok() && !a.storm {
+                    state.windows.open(&a.tenant, &a.fingerprint, &a.id);
+                }
             }
         }
         result?;
@@ -318,6 +407,21 @@ impl Pipeline {
         committed: &watch::Receiver<bool>,
     ) -> Result<(), ApiError> {
         let minute = now.timestamp() / 60;
+        if state.windows.sweep_due(now, sweep_every()) {
+            let horizon = self.horizon();
+            state.windows.sweep(now, horizon);
+            let m = &self.metrics;
+            m.set_gauge(
+                "corerecon_ingest_dedup_windows_open",
+                &[],
+                state.windows.len() as f64,
+            );
+            m.set_gauge(
+                "corerecon_ingest_dedup_windows_closed_early",
+                &[],
+                state.windows.evicted_early as f64,
+            );
+        }
         let corr_until = now + Duration::seconds(self.settings.correlation_window_s as i64);
         if state.correlation.len() > CORRELATION_KEYS_MAX {
             state.correlation.retain(|_, (_, until)| *until > now);
@@ -367,23 +471,41 @@ impl Pipeline {
             let fp = fingerprint(source, &draft);
             let fp_key = fingerprint_key(tenant, &fp);
             let pending_fp = state.pending_keys.get(&fp_key).cloned();
-            let stored_fp = match pending_fp {
-                Some(_) => None,
-                None if self.known.may_hold(&fp_key) => self.store.get::<AlertKey>(&fp_key)?,
-                None => None,
+            // The stored alert whose window this fingerprint is in (checked: the window
+            // is found by a hash), else the dedup key an earlier version wrote.
+            let windowed = match (&pending_fp, state.windows.candidate(tenant, &fp)) {
+                (None, Some(id)) => self
+                    .store
+                    .get::<Alert>(&id)?
+                    .filter(|a| a.tenant == tenant && a.fingerprint == fp),
+                _ => None,
             };
-            // The replay of an alert whose idempotency key is folded into its dedup key.
-            if let Some(k) = stored_fp.as_ref().filter(|k| {
-                k.source_ref.is_some() && k.source_ref.as_ref() == draft.source_ref.as_ref()
-            }) {
-                wait_for(state, d, &k.alert_id);
-                d.outcome.ids.push(k.alert_id.clone());
+            let stored_fp = match (&pending_fp, &windowed) {
+                (None, None) if self.known.may_hold(&fp_key) => {
+                    self.store.get::<AlertKey>(&fp_key)?
+                }
+                _ => None,
+            };
+            // The replay of an alert by its fingerprint and the sender's id of it.
+            let replayed = match (&windowed, &stored_fp) {
+                (Some(a), _) => Some(&a.id)
+                    .filter(|_| a.source_ref.is_some() && a.source_ref == draft.source_ref),
+                (None, Some(k)) => Some(&k.alert_id)
+                    .filter(|_| k.source_ref.is_some() && k.source_ref == draft.source_ref),
+                (None, None) => None,
+            };
+            if let Some(id) = replayed {
+                wait_for(state, d, id);
+                d.outcome.ids.push(id.clone());
                 d.outcome.replayed += 1;
                 continue;
             }
-            let existing = match (pending_fp, &stored_fp) {
-                (Some(id), _) => Some(id),
-                (None, Some(k)) if k.until.is_some_and(|u| u > now) => self
+            let existing = match (pending_fp, &windowed, &stored_fp) {
+                (Some(id), _, _) => Some(id),
+                (None, Some(a), _) => Some(a.id.clone()).filter(|_| {
+                    a.status.is_open() && created_at(&a.id).is_some_and(|c| c + window > now)
+                }),
+                (None, None, Some(k)) if k.until.is_some_and(|u| u > now) => self
                     .store
                     .get::<Alert>(&k.alert_id)?
                     .filter(|a| a.status.is_open())
@@ -481,36 +603,31 @@ impl Pipeline {
 
             let id = self.store.new_id();
             let group = correlate(state, tenant, &draft, &id, now, corr_until);
-            // The dedup key moves on to this alert: the idempotency key folded into it
-            // gets a key of its own first (a crash keeps a prefix of the batch, so the
-            // earlier alert never loses it).
-            if let Some(old) = stored_fp
-                && let Some(old_ref) = old.source_ref
-            {
+            // The window moves on to this alert: the earlier alert's id from its sender
+            // gets an idempotency key of its own, so a late retry of it still replays it
+            // (a crash keeps a prefix of the batch, so the key lands before the new alert).
+            let moved_from = match (windowed, stored_fp) {
+                (Some(a), _) => a.source_ref.map(|r| (a.id, r)),
+                (None, Some(k)) => k.source_ref.map(|r| (k.alert_id, r)),
+                (None, None) => None,
+            };
+            if let Some((old_id, old_ref)) = moved_from {
                 self.put_key(
                     &mut d.batch,
                     &source_ref_key(tenant, source, &old_ref),
                     &AlertKey {
-                        alert_id: old.alert_id,
+                        alert_id: old_id,
                         until: None,
                         source_ref: None,
                     },
                 );
             }
-            let source_ref = draft.source_ref.clone();
             let alert = Alert {
                 group,
                 ..Alert::from_draft(&id, tenant, source, draft, fp, seen)
             };
-            self.put_key(
-                &mut d.batch,
-                &fp_key,
-                &AlertKey {
-                    alert_id: id.clone(),
-                    until: Some(now + window),
-                    source_ref,
-                },
-            );
+            // No dedup key is written: until the commit the fingerprint points at the
+            // alert from here, and after it from the open windows.
             state.pending_keys.insert(fp_key.clone(), id.clone());
             d.keys.push(fp_key);
             // Until the commit, a retry finds the alert by its idempotency key in memory.
@@ -535,6 +652,12 @@ impl Pipeline {
         self.known.insert(key);
         batch.put(key, value);
     }
+}
+
+/// When an alert was created, from its id (a ULID).
+fn created_at(id: &str) -> Option<DateTime<Utc>> {
+    let ms = ulid::Ulid::from_string(id).ok()?.timestamp_ms();
+    DateTime::from_timestamp_millis(ms as i64)
 }
 
 /// Finds the correlation group of a new alert: the group of any recent alert of the same

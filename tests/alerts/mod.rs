@@ -721,6 +721,71 @@ async fn duplicate_counts_acknowledged_survive_kill_9() {
     );
 }
 
+/// The open dedup windows live in memory and are rebuilt from the stored alerts at
+/// start: after a kill -9, a duplicate still counts into its alert, a sender's retry still
+/// replays, and an alert whose window has moved on still replays to itself.
+#[actix_web::test]
+async fn dedup_windows_and_retries_are_recognised_after_kill_9() {
+    let (mut server, api, _, token) = setup_with(&[]).await;
+    let plain = alert_json("Windowed after restart", json!({"host": "wr-1"}));
+    let plain_id = post_alerts(&api, &token, &plain).await[0].clone();
+    let sent = alert_json(
+        "Retried after restart",
+        json!({"host": "wr-2", "source_ref": "edr-77"}),
+    );
+    let sent_id = post_alerts(&api, &token, &sent).await[0].clone();
+    // Closed, so the next alert of its fingerprint is a new alert: the window moves on.
+    let closed = alert_json(
+        "Closed before restart",
+        json!({"host": "wr-3", "source_ref": "edr-78"}),
+    );
+    let closed_id = post_alerts(&api, &token, &closed).await[0].clone();
+    let admin = api.admin_token().await;
+    let r = patch(
+        &api,
+        &format!("/api/v1/alerts/{closed_id}"),
+        &admin,
+        json!({"status": "closed"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let next = alert_json(
+        "Closed before restart",
+        json!({"host": "wr-3", "source_ref": "edr-79"}),
+    );
+    let next_id = post_alerts(&api, &token, &next).await[0].clone();
+    assert_ne!(next_id, closed_id, "a closed alert takes no duplicates");
+
+    server.kill9();
+    server.restart();
+    let api = server.api();
+    let admin = api.admin_token().await;
+    assert_eq!(
+        post_alerts(&api, &token, &plain).await,
+        vec![plain_id.clone()],
+        "a duplicate after the restart counts into the alert of its window"
+    );
+    wait_count(&api, &admin, &plain_id, 2).await;
+    assert_eq!(
+        post_alerts(&api, &token, &sent).await,
+        vec![sent_id.clone()],
+        "a retry after the restart replays"
+    );
+    assert_eq!(
+        post_alerts(&api, &token, &closed).await,
+        vec![closed_id.clone()],
+        "a retry of the alert the window moved on from replays to it"
+    );
+    assert_eq!(
+        post_alerts(&api, &token, &next).await,
+        vec![next_id.clone()]
+    );
+    for (id, count) in [(&sent_id, 1), (&closed_id, 1), (&next_id, 1)] {
+        assert_eq!(get_alert(&api, &admin, id).await["count"], count, "{id}");
+    }
+    assert_eq!(get_alert(&api, &admin, &plain_id).await["count"], 2);
+}
+
 /// The parts of the dashboard summary kept from alert counters (the trend's buckets are
 /// left out: they move with the clock).
 async fn alert_counters(api: &Api, admin: &str) -> Value {
