@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -49,6 +49,21 @@ struct Evict {
 struct Connect {
     addr: Addr<WsSession>,
     scope: Scope,
+    handled: Arc<AtomicU64>,
+}
+
+/// What the hub knows of one session: where to send, what it may see, and how far behind
+/// it is. A session's mailbox holds messages, each a stretch of frames of any length, so
+/// its capacity bounds nothing in bytes; the count of frames sent but not yet handled
+/// does. A session handles its mailbox only while its socket takes what it writes, so a
+/// client that stops reading stops handling, and falls behind by every frame sent to it.
+struct Session {
+    addr: Addr<WsSession>,
+    scope: Scope,
+    /// Frames sent to the session so far.
+    sent: u64,
+    /// Frames the session has handled (written towards its socket) so far.
+    handled: Arc<AtomicU64>,
 }
 
 #[derive(Message)]
@@ -64,21 +79,24 @@ pub struct Broadcast {
 }
 
 pub struct Hub {
-    sessions: HashMap<u64, (Addr<WsSession>, Scope)>,
+    sessions: HashMap<u64, Session>,
     next_id: u64,
     connected: Arc<AtomicUsize>,
     evicted: u64,
     delivered: u64,
+    /// Frames a session may have sent to it and not handled yet.
+    queue: u64,
 }
 
 impl Hub {
-    pub fn new(connected: Arc<AtomicUsize>) -> Hub {
+    pub fn new(connected: Arc<AtomicUsize>, queue: usize) -> Hub {
         Hub {
             sessions: HashMap::new(),
             next_id: 1,
             connected,
             evicted: 0,
             delivered: 0,
+            queue: queue as u64,
         }
     }
 }
@@ -95,7 +113,15 @@ impl Handler<Connect> for Hub {
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.sessions.insert(id, (msg.addr, msg.scope));
+        self.sessions.insert(
+            id,
+            Session {
+                addr: msg.addr,
+                scope: msg.scope,
+                sent: 0,
+                handled: msg.handled,
+            },
+        );
         self.connected.store(self.sessions.len(), Ordering::Release);
         id
     }
@@ -114,15 +140,26 @@ impl Handler<Broadcast> for Hub {
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
         let frames: Arc<[Frame]> = msg.frames.into();
         let mut slow = Vec::new();
-        for (id, (addr, scope)) in &self.sessions {
-            let visible = frames.iter().filter(|f| scope.allows(&f.tenant)).count();
+        const TOO_SLOW: &str =
+            "too slow: frames queued beyond the limit; reconnect with ?since=<last seq>";
+        for (id, s) in &mut self.sessions {
+            let visible = frames.iter().filter(|f| s.scope.allows(&f.tenant)).count() as u64;
             if visible == 0 {
                 continue;
             }
-            match addr.try_send(Frames(frames.clone())) {
-                Ok(()) => self.delivered += visible as u64,
+            let queued = s.sent.saturating_sub(s.handled.load(Ordering::Acquire));
+            if queued + visible > self.queue {
+                s.addr.do_send(Evict { reason: TOO_SLOW });
+                slow.push(*id);
+                continue;
+            }
+            match s.addr.try_send(Frames(frames.clone())) {
+                Ok(()) => {
+                    s.sent += visible;
+                    self.delivered += visible;
+                }
                 Err(SendError::Full(_)) => {
-                    addr.do_send(Evict { reason: "too slow: frames queued beyond the limit; reconnect with ?since=<last seq>" });
+                    s.addr.do_send(Evict { reason: TOO_SLOW });
                     slow.push(*id);
                 }
                 Err(SendError::Closed(_)) => slow.push(*id),
@@ -232,6 +269,8 @@ pub struct WsSession {
     last_sent: u64,
     since: Option<u64>,
     heartbeat: Instant,
+    /// Frames of the hub's handled so far, for the hub to see how far behind this is.
+    handled: Arc<AtomicU64>,
 }
 
 impl WsSession {
@@ -275,6 +314,7 @@ impl Actor for WsSession {
             .send(Connect {
                 addr: ctx.address(),
                 scope: self.scope.clone(),
+                handled: self.handled.clone(),
             })
             .into_actor(self)
             .then(|res, act, ctx| {
@@ -328,12 +368,15 @@ impl Actor for WsSession {
 impl Handler<Frames> for WsSession {
     type Result = ();
     fn handle(&mut self, Frames(frames): Frames, ctx: &mut Self::Context) {
-        for f in frames.iter() {
-            if f.seq > self.last_sent && self.scope.allows(&f.tenant) {
+        let mut handled = 0;
+        for f in frames.iter().filter(|f| self.scope.allows(&f.tenant)) {
+            handled += 1;
+            if f.seq > self.last_sent {
                 self.last_sent = f.seq;
                 ctx.text(&*f.text);
             }
         }
+        self.handled.fetch_add(handled, Ordering::AcqRel);
     }
 }
 
@@ -405,6 +448,7 @@ pub async fn connect(
         last_sent: 0,
         since,
         heartbeat: Instant::now(),
+        handled: Arc::default(),
     };
     let mut builder = ws::WsResponseBuilder::new(session, &req, stream).frame_size(64 * 1024);
     if via_protocol {
