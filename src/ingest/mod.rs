@@ -271,10 +271,10 @@ async fn webhook(
             "replayed": out.replayed,
         }))),
         Err(e) => {
-            let reason = if e.status == StatusCode::SERVICE_UNAVAILABLE {
-                "overloaded"
-            } else {
-                "internal"
+            let reason = match (e.status, e.code) {
+                (_, "ingest.starting") => "starting",
+                (StatusCode::SERVICE_UNAVAILABLE, _) => "overloaded",
+                _ => "internal",
             };
             app.drops.record(&app, &tenant, src, reason, n);
             Err(e)
@@ -346,9 +346,13 @@ async fn hec_commit(app: &App, tenant: &str, events: Vec<normalize::HecEvent>) -
     match app.pipeline.ingest(tenant, SourceKind::Hec, drafts).await {
         Ok(_) => hec_simple(StatusCode::OK, "Success", 0),
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
-            app.drops.record(app, tenant, "hec", "overloaded", n);
+            let reason = match e.code {
+                "ingest.starting" => "starting",
+                _ => "overloaded",
+            };
+            app.drops.record(app, tenant, "hec", reason, n);
             HttpResponse::ServiceUnavailable()
-                .insert_header(("Retry-After", "1"))
+                .insert_header(("Retry-After", e.retry_after.unwrap_or(1).to_string()))
                 .json(serde_json::json!({"text": "Server is busy", "code": 9}))
         }
         Err(_) => {
