@@ -888,11 +888,23 @@ mod tests {
         ));
     }
 
-    /// Ends a run the way a crash does, without `close`; only the flusher thread, which
-    /// holds sled's file lock, is stopped so the store can be opened again.
-    fn end_without_close(store: Store) {
+    /// Ends a run the way a crash does, without `close`, and opens the store again. Only
+    /// the flusher thread, which holds a handle on sled, is stopped. sled's own I/O
+    /// threads may hold its file lock a moment longer (a reopen failed once in five
+    /// parallel runs), so the open is retried until it succeeds or a deadline passes.
+    fn crash_and_reopen(store: Store, path: &std::path::Path) -> Store {
         store.inner.flusher.stop();
         drop(store);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(path) {
+                Ok(s) => return s,
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    panic!("reopening after a crash: {e}")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
     }
 
     fn probe_batch(key: &str) -> Batch {
@@ -933,8 +945,7 @@ mod tests {
         assert!(store.take_clean_stop().unwrap());
         // The mark is consumed: this run ends without close (a crash).
         store.commit(probe_batch("c")).unwrap();
-        end_without_close(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = crash_and_reopen(store, dir.path());
         assert!(!store.take_clean_stop().unwrap());
         assert!(store.get::<Probe>("c").unwrap().is_some());
         assert!(store.get::<Probe>("late").unwrap().is_none());
@@ -953,8 +964,7 @@ mod tests {
         let mark = store.tree(Kind::Meta).get(CLEAN_STOP_KEY).unwrap().unwrap();
         store.commit(probe_batch("a")).unwrap();
         store.tree(Kind::Meta).insert(CLEAN_STOP_KEY, mark).unwrap();
-        end_without_close(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = crash_and_reopen(store, dir.path());
         assert!(!store.take_clean_stop().unwrap());
     }
 
