@@ -120,6 +120,13 @@ pub mod repo {
             .collect()
     }
 
+    /// The stored alerts created at `since` or later, oldest first: ids are ULIDs, so
+    /// the alert tree is in creation order.
+    pub fn alerts_created_since(store: &Store, since: chrono::DateTime<chrono::Utc>) -> sled::Iter {
+        let lo = ulid::Ulid::from_parts(since.timestamp_millis().max(0) as u64, 0).to_string();
+        store.tree(Kind::Alerts).range(lo.into_bytes()..)
+    }
+
     /// A tenant's alert ids, newest first, before `cursor` when one is given.
     pub fn tenant_alert_ids<'a>(
         store: &'a Store,

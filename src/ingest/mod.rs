@@ -271,14 +271,18 @@ async fn webhook(
             "replayed": out.replayed,
         }))),
         Err(e) => {
-            let reason = match (e.status, e.code) {
-                (_, "ingest.starting") => "starting",
-                (StatusCode::SERVICE_UNAVAILABLE, _) => "overloaded",
-                _ => "internal",
-            };
-            app.drops.record(&app, &tenant, src, reason, n);
+            app.drops.record(&app, &tenant, src, drop_reason(&e), n);
             Err(e)
         }
+    }
+}
+
+/// How a request the pipeline refused is counted among the drops.
+fn drop_reason(e: &ApiError) -> &'static str {
+    match (e.status, e.code) {
+        (_, "ingest.starting") => "starting",
+        (StatusCode::SERVICE_UNAVAILABLE, _) => "overloaded",
+        _ => "internal",
     }
 }
 
@@ -346,17 +350,13 @@ async fn hec_commit(app: &App, tenant: &str, events: Vec<normalize::HecEvent>) -
     match app.pipeline.ingest(tenant, SourceKind::Hec, drafts).await {
         Ok(_) => hec_simple(StatusCode::OK, "Success", 0),
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
-            let reason = match e.code {
-                "ingest.starting" => "starting",
-                _ => "overloaded",
-            };
-            app.drops.record(app, tenant, "hec", reason, n);
+            app.drops.record(app, tenant, "hec", drop_reason(&e), n);
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", e.retry_after.unwrap_or(1).to_string()))
                 .json(serde_json::json!({"text": "Server is busy", "code": 9}))
         }
-        Err(_) => {
-            app.drops.record(app, tenant, "hec", "internal", n);
+        Err(e) => {
+            app.drops.record(app, tenant, "hec", drop_reason(&e), n);
             hec_simple(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal server error",

@@ -109,6 +109,20 @@ impl OpenWindows {
         }
     }
 
+    /// Sets the gauges of open windows and of windows closed early in `/metrics`.
+    pub fn publish(&self, metrics: &crate::metrics::Metrics) {
+        metrics.set_gauge(
+            "corerecon_ingest_dedup_windows_open",
+            &[],
+            self.alerts.len() as f64,
+        );
+        metrics.set_gauge(
+            "corerecon_ingest_dedup_windows_closed_early",
+            &[],
+            self.evicted_early as f64,
+        );
+    }
+
     pub fn len(&self) -> usize {
         self.alerts.len()
     }
@@ -149,9 +163,8 @@ impl OpenWindows {
     /// first, so the newest alert of a fingerprint wins. Storm alerts count by their
     /// rule, not their fingerprint, and are left out. Returns how many alerts were read.
     pub fn load(&mut self, store: &Store, since: DateTime<Utc>) -> Result<u64, StoreError> {
-        let lo = ulid::Ulid::from_parts(since.timestamp_millis().max(0) as u64, 0).to_string();
         let mut n = 0;
-        for kv in store.tree(Kind::Alerts).range(lo.as_bytes()..) {
+        for kv in crate::repo::alerts_created_since(store, since) {
             let (k, v) = kv?;
             let body = record_body::<corerecon_actors::model::Alert>(&v)?;
             let placed: Placed = rmp_serde::from_slice(&body).map_err(|e| StoreError::Decode {

@@ -212,11 +212,7 @@ impl Pipeline {
                     // becomes a new alert, which is visible, rather than ingest stopping.
                     Err(e) => tracing::error!(error = %e, open = windows.len(), "dedup windows only partly reopened"),
                 }
-                metrics.set_gauge(
-                    "corerecon_ingest_dedup_windows_open",
-                    &[],
-                    windows.len() as f64,
-                );
+                windows.publish(&metrics);
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 s.windows = windows;
                 drop(s);
@@ -410,17 +406,7 @@ impl Pipeline {
         if state.windows.sweep_due(now, sweep_every()) {
             let horizon = self.horizon();
             state.windows.sweep(now, horizon);
-            let m = &self.metrics;
-            m.set_gauge(
-                "corerecon_ingest_dedup_windows_open",
-                &[],
-                state.windows.len() as f64,
-            );
-            m.set_gauge(
-                "corerecon_ingest_dedup_windows_closed_early",
-                &[],
-                state.windows.evicted_early as f64,
-            );
+            state.windows.publish(&self.metrics);
         }
         let corr_until = now + Duration::seconds(self.settings.correlation_window_s as i64);
         if state.correlation.len() > CORRELATION_KEYS_MAX {
@@ -743,10 +729,9 @@ fn withdraw_unannounced_alerts(store: &Store) -> Result<usize, crate::store::Sto
             }
         }
     }
-    let lo = ulid::Ulid::from_parts(alerts_from.timestamp_millis().max(0) as u64, 0).to_string();
     let mut batch = Batch::new();
     let mut withdrawn = Vec::new();
-    for kv in store.tree(Kind::Alerts).range(lo.as_bytes()..) {
+    for kv in crate::repo::alerts_created_since(store, alerts_from) {
         let (k, v) = kv?;
         if announced.contains(String::from_utf8_lossy(&k).as_ref()) {
             continue;
