@@ -314,13 +314,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .app_data(web::PayloadConfig::new(settings.ingest_max_body))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
     .app_data(web::PathConfig::default().error_handler(error::path_error))
+    // Ingest first: routes are tried in order, each parameterised one with a regex, and
+    // senders make most of the requests (no other route overlaps theirs).
+    .configure(crate::ingest::routes)
     .configure(ops::routes)
     .configure(auth_routes::routes)
     .configure(admin::routes)
     .configure(alerts::routes)
     .configure(incidents::routes)
     .configure(evidence::routes)
-    .configure(crate::ingest::routes)
     .route("/api/v1/ws", web::get().to(crate::ws::connect))
     .service(web::scope("/api").default_service(web::to(api_not_found)))
     .configure(assets::routes);
