@@ -889,18 +889,24 @@ mod tests {
     }
 
     /// Ends a run the way a crash does, without `close`, and opens the store again. Only
-    /// the flusher thread, which holds a handle on sled, is stopped. sled's own I/O
-    /// threads may hold its file lock a moment longer (a reopen failed once in five
-    /// parallel runs), so the open is retried until it succeeds or a deadline passes.
+    /// the flusher thread, which holds a handle on sled, is stopped.
     fn crash_and_reopen(store: Store, path: &std::path::Path) -> Store {
         store.inner.flusher.stop();
         drop(store);
+        reopen(path)
+    }
+
+    /// Opens a store this process dropped a moment ago. sled's own I/O threads may hold
+    /// its file lock a little longer than the last handle, after a crash or a `close`
+    /// alike (a reopen failed now and then in parallel runs), so the open is retried
+    /// until it succeeds or a deadline passes.
+    fn reopen(path: &std::path::Path) -> Store {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match Store::open(path) {
                 Ok(s) => return s,
                 Err(e) if std::time::Instant::now() >= deadline => {
-                    panic!("reopening after a crash: {e}")
+                    panic!("reopening the store: {e}")
                 }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
             }
@@ -929,7 +935,7 @@ mod tests {
         store.commit(probe_batch("a")).unwrap();
         store.close().unwrap();
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert!(!store.take_clean_stop().unwrap());
 
         // Checked, then closed: the next open is clean, once.
@@ -941,7 +947,7 @@ mod tests {
             "a commit after close must be refused, not cut by the exit"
         );
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert!(store.take_clean_stop().unwrap());
         // The mark is consumed: this run ends without close (a crash).
         store.commit(probe_batch("c")).unwrap();
@@ -960,7 +966,7 @@ mod tests {
         drop(store);
         // Written by a run that found the mark but died before removing it: the change
         // log has moved past the recorded sequence.
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let mark = store.tree(Kind::Meta).get(CLEAN_STOP_KEY).unwrap().unwrap();
         store.commit(probe_batch("a")).unwrap();
         store.tree(Kind::Meta).insert(CLEAN_STOP_KEY, mark).unwrap();
@@ -990,7 +996,7 @@ mod tests {
             }
             store.close().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(
             store.last_seq(),
             2,
@@ -1039,7 +1045,7 @@ mod tests {
         // And what a restart finds.
         store.close().unwrap();
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.last_seq(), 8);
     }
 
