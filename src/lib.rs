@@ -127,6 +127,12 @@ pub mod repo {
         store.tree(Kind::Alerts).range(lo.into_bytes()..)
     }
 
+    /// When an alert was created, from its id (a ULID).
+    pub fn alert_created_at(id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let ms = ulid::Ulid::from_string(id).ok()?.timestamp_ms();
+        chrono::DateTime::from_timestamp_millis(ms as i64)
+    }
+
     /// A tenant's alert ids, newest first, before `cursor` when one is given.
     pub fn tenant_alert_ids<'a>(
         store: &'a Store,

@@ -20,7 +20,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::store::{Kind, Store, StoreError, record_body};
+use crate::store::{Store, StoreError, decode_fields};
 
 /// A sender's retry is recognised as a replay for at least this long, whatever the dedup
 /// window (a tenant may set a window of seconds; senders retry for minutes).
@@ -166,11 +166,7 @@ impl OpenWindows {
         let mut n = 0;
         for kv in crate::repo::alerts_created_since(store, since) {
             let (k, v) = kv?;
-            let body = record_body::<corerecon_actors::model::Alert>(&v)?;
-            let placed: Placed = rmp_serde::from_slice(&body).map_err(|e| StoreError::Decode {
-                tree: Kind::Alerts.tree_name(),
-                reason: e.to_string(),
-            })?;
+            let placed = decode_fields::<corerecon_actors::model::Alert, Placed>(&v)?;
             n += 1;
             if placed.storm {
                 continue;

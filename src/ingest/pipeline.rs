@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::ingest::known_keys::KnownKeys;
 use crate::ingest::open_windows::{OpenWindows, REPLAY_HORIZON_S};
 use crate::metrics::Metrics;
-use crate::repo::{delete_alerts, put_alerts};
+use crate::repo::{alert_created_at, delete_alerts, put_alerts};
 use crate::store::{Batch, Kind, Record, Store, key};
 
 /// Host, user and source-IP keys remembered for correlation, at most.
@@ -112,9 +112,7 @@ pub struct Pipeline {
 /// refused with a 503 (a million alerts of the last window take a few seconds).
 const WINDOWS_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(20);
 /// The open windows are swept of alerts past the horizon at most this often.
-fn sweep_every() -> Duration {
-    Duration::seconds(30)
-}
+const SWEEP_EVERY: Duration = Duration::seconds(30);
 
 /// Releases the pipeline capacity taken by a request, whatever way it ends.
 struct InFlight<'a> {
@@ -403,7 +401,7 @@ impl Pipeline {
         committed: &watch::Receiver<bool>,
     ) -> Result<(), ApiError> {
         let minute = now.timestamp() / 60;
-        if state.windows.sweep_due(now, sweep_every()) {
+        if state.windows.sweep_due(now, SWEEP_EVERY) {
             let horizon = self.horizon();
             state.windows.sweep(now, horizon);
             state.windows.publish(&self.metrics);
@@ -472,14 +470,16 @@ impl Pipeline {
                 }
                 _ => None,
             };
-            // The replay of an alert by its fingerprint and the sender's id of it.
-            let replayed = match (&windowed, &stored_fp) {
-                (Some(a), _) => Some(&a.id)
-                    .filter(|_| a.source_ref.is_some() && a.source_ref == draft.source_ref),
-                (None, Some(k)) => Some(&k.alert_id)
-                    .filter(|_| k.source_ref.is_some() && k.source_ref == draft.source_ref),
+            // The alert the fingerprint's window is held by, and the sender's id of it.
+            let holder = match (&windowed, &stored_fp) {
+                (Some(a), _) => Some((&a.id, &a.source_ref)),
+                (None, Some(k)) => Some((&k.alert_id, &k.source_ref)),
                 (None, None) => None,
             };
+            // A retry of that very alert replays it.
+            let replayed = holder
+                .filter(|(_, r)| r.is_some() && **r == draft.source_ref)
+                .map(|(id, _)| id);
             if let Some(id) = replayed {
                 wait_for(state, d, id);
                 d.outcome.ids.push(id.clone());
@@ -489,7 +489,7 @@ impl Pipeline {
             let existing = match (pending_fp, &windowed, &stored_fp) {
                 (Some(id), _, _) => Some(id),
                 (None, Some(a), _) => Some(a.id.clone()).filter(|_| {
-                    a.status.is_open() && created_at(&a.id).is_some_and(|c| c + window > now)
+                    a.status.is_open() && alert_created_at(&a.id).is_some_and(|c| c + window > now)
                 }),
                 (None, None, Some(k)) if k.until.is_some_and(|u| u > now) => self
                     .store
@@ -592,17 +592,12 @@ impl Pipeline {
             // The window moves on to this alert: the earlier alert's id from its sender
             // gets an idempotency key of its own, so a late retry of it still replays it
             // (a crash keeps a prefix of the batch, so the key lands before the new alert).
-            let moved_from = match (windowed, stored_fp) {
-                (Some(a), _) => a.source_ref.map(|r| (a.id, r)),
-                (None, Some(k)) => k.source_ref.map(|r| (k.alert_id, r)),
-                (None, None) => None,
-            };
-            if let Some((old_id, old_ref)) = moved_from {
+            if let Some((old_id, Some(old_ref))) = holder {
                 self.put_key(
                     &mut d.batch,
-                    &source_ref_key(tenant, source, &old_ref),
+                    &source_ref_key(tenant, source, old_ref),
                     &AlertKey {
-                        alert_id: old_id,
+                        alert_id: old_id.clone(),
                         until: None,
                         source_ref: None,
                     },
@@ -638,12 +633,6 @@ impl Pipeline {
         self.known.insert(key);
         batch.put(key, value);
     }
-}
-
-/// When an alert was created, from its id (a ULID).
-fn created_at(id: &str) -> Option<DateTime<Utc>> {
-    let ms = ulid::Ulid::from_string(id).ok()?.timestamp_ms();
-    DateTime::from_timestamp_millis(ms as i64)
 }
 
 /// Finds the correlation group of a new alert: the group of any recent alert of the same

@@ -171,6 +171,12 @@ pub fn encode<R: Record>(record: &R) -> Vec<u8> {
 }
 
 pub fn decode<R: Record>(bytes: &[u8]) -> Result<R, StoreError> {
+    decode_fields::<R, R>(bytes)
+}
+
+/// Some fields of a stored record of kind `R`, decoded into `T` (a narrower struct), for
+/// readers that need only those: the rest is skipped, not built.
+pub fn decode_fields<R: Record, T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     let body = record_body::<R>(bytes)?;
     rmp_serde::from_slice(&body).map_err(|e| StoreError::Decode {
         tree: R::KIND.tree_name(),
@@ -179,8 +185,8 @@ pub fn decode<R: Record>(bytes: &[u8]) -> Result<R, StoreError> {
 }
 
 /// The encoded fields of a stored record of kind `R`, after its version check and
-/// decompression; for readers that decode only some fields (`rmp_serde::from_slice` into
-/// a narrower struct).
+/// decompression; for readers that decode fields borrowed from them (else
+/// [`decode_fields`]).
 pub fn record_body<R: Record>(bytes: &[u8]) -> Result<Cow<'_, [u8]>, StoreError> {
     let tree = R::KIND.tree_name();
     let (version, body) =
