@@ -86,9 +86,10 @@ pub mod repo {
     /// tenant for all of them: a run of ids in order under the key `tenant\0<last id>`.
     /// Ingest commits 100 alerts as one run, one sled insert instead of 100 (an insert
     /// clones and relinks a leaf, whatever its size). Runs of one tenant never overlap,
-    /// because the pipeline draws a request's ids together under its lock: so the run
-    /// holding an id is the first entry at or after `tenant\0<id>`.
-    pub fn put_alerts(b: &mut Batch, created: &[Alert]) {
+    /// because the pipeline draws a request's ids together under its lock and commits
+    /// requests in that order: so the run holding an id is the first entry at or after
+    /// `tenant\0<id>`.
+    pub fn put_alerts<'a>(b: &mut Batch, created: impl IntoIterator<Item = &'a Alert>) {
         // No group-index entry: the search index finds a correlation group's members.
         let mut runs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for a in created {

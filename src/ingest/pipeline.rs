@@ -16,14 +16,14 @@ use corerecon_actors::alert::{AlertDirectory, GetAlertActor, RecordDuplicates};
 use corerecon_actors::model::{Alert, AlertDraft, Severity, SourceKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::ApiError;
 use crate::ingest::known_keys::KnownKeys;
 use crate::ingest::open_windows::{OpenWindows, REPLAY_HORIZON_S};
 use crate::metrics::Metrics;
 use crate::repo::{alert_created_at, delete_alerts, put_alerts};
-use crate::store::{Batch, Kind, Record, Store, key};
+use crate::store::{Batch, Kind, Record, Store, StoreError, key};
 
 /// Host, user and source-IP keys remembered for correlation, at most.
 const CORRELATION_KEYS_MAX: usize = 200_000;
@@ -95,11 +95,25 @@ struct Decision {
     waits: Vec<watch::Receiver<bool>>,
 }
 
+/// One request's decided writes on their way to the committer, in the order their alert
+/// ids were drawn (they are queued under the pipeline lock that draws them).
+struct Queued {
+    created: Vec<Alert>,
+    batch: Batch,
+    /// Pending keys of the request, cleared once its writes are applied.
+    keys: Vec<Vec<u8>>,
+    /// Tells requests that wait for these alerts that they are stored.
+    stored: watch::Sender<bool>,
+    applied: oneshot::Sender<Result<(), StoreError>>,
+}
+
 pub struct Pipeline {
     store: Store,
+    /// Hands decided requests to the committer thread ([`run_committer`]). It holds at
+    /// most the requests in flight, which the pipeline's capacity bounds.
+    commits: std::sync::mpsc::Sender<Queued>,
     alerts: Addr<AlertDirectory>,
     metrics: std::sync::Arc<Metrics>,
-    stats: std::sync::Arc<crate::stats::AlertStats>,
     settings: PipelineSettings,
     /// Rules out most absent dedup and idempotency keys without a store read.
     known: std::sync::Arc<KnownKeys>,
@@ -174,10 +188,19 @@ impl Pipeline {
     ) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let (ready, windows_ready) = watch::channel(false);
+        let (commits, queue) = std::sync::mpsc::channel();
+        let committer = (store.clone(), state.clone(), stats);
+        if let Err(e) = std::thread::Builder::new()
+            .name("alert-committer".into())
+            .spawn(move || run_committer(queue, committer.0, committer.1, committer.2))
+        {
+            // Every request then fails with a 503 at its hand-over, visibly.
+            tracing::error!(error = %e, "the alert committer did not start");
+        }
         let pipeline = Pipeline {
+            commits,
             alerts,
             metrics,
-            stats,
             settings,
             known: KnownKeys::load_in_background(&store),
             store,
@@ -287,7 +310,8 @@ impl Pipeline {
         }
         let now = Utc::now();
         let window = self.dedup_window(tenant, source);
-        let (done, committed) = watch::channel(false);
+        let (stored, committed) = watch::channel(false);
+        let (applied, on_applied) = oneshot::channel();
         let mut d = Decision::default();
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -302,30 +326,33 @@ impl Pipeline {
                 }
                 return Err(e);
             }
-        }
-        // Encoding and the commit run outside the pipeline lock, so one request's commit
-        // overlaps the next one's decision.
-        let mut batch = Batch::new();
-        put_alerts(&mut batch, &d.created);
-        batch.append(std::mem::take(&mut d.batch));
-        let result = self.store.commit_concurrent(batch);
-        {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            for k in &d.keys {
-                state.pending_keys.remove(k);
-            }
-            for a in &d.created {
-                state.pending_alerts.remove(&a.id);
-                // Storm alerts count by their rule, not by a fingerprint.
-                if result.is_ok() && !a.storm {
-                    state.windows.open(&a.tenant, &a.fingerprint, &a.id);
+            // Queued under the lock that drew the ids, so the committer sees requests in
+            // id order, and each tenant-index run it writes covers a range of ids that no
+            // other run overlaps.
+            let queued = Queued {
+                created: std::mem::take(&mut d.created),
+                batch: std::mem::take(&mut d.batch),
+                keys: std::mem::take(&mut d.keys),
+                stored,
+                applied,
+            };
+            if let Err(std::sync::mpsc::SendError(q)) = self.commits.send(queued) {
+                for k in &q.keys {
+                    state.pending_keys.remove(k);
                 }
+                for a in &q.created {
+                    state.pending_alerts.remove(&a.id);
+                }
+                return Err(ApiError::unavailable(
+                    "ingest.overloaded",
+                    "the alert committer is not running; retry after the delay in Retry-After",
+                    5,
+                ));
             }
         }
-        result?;
-        let _ = done.send(true);
-        for a in &d.created {
-            self.stats.on_created(a);
+        match on_applied.await {
+            Ok(result) => result?,
+            Err(_) => return Err(crate::store::StoreError::Closed.into()),
         }
         for mut w in d.waits {
             if w.wait_for(|stored| *stored).await.is_err() {
@@ -635,6 +662,57 @@ impl Pipeline {
     }
 }
 
+/// Applies decided requests to the store until the pipeline is dropped. Whatever queued
+/// while one group was applied is applied next as one batch: one alert record each, but
+/// one tenant-index run per tenant and one change-log record for the whole group, where a
+/// request alone costs three sled inserts for its one alert. The fsync stays with each
+/// request (after its duplicate counts are written), and is shared by the group commit.
+fn run_committer(
+    queue: std::sync::mpsc::Receiver<Queued>,
+    store: Store,
+    state: Arc<Mutex<State>>,
+    stats: Arc<crate::stats::AlertStats>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        group.extend(queue.try_iter());
+        let mut batch = Batch::new();
+        put_alerts(&mut batch, group.iter().flat_map(|q| &q.created));
+        for q in &mut group {
+            batch.append(std::mem::take(&mut q.batch));
+        }
+        let result = store.commit_concurrent(batch);
+        {
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            for q in &group {
+                for k in &q.keys {
+                    state.pending_keys.remove(k);
+                }
+                for a in &q.created {
+                    state.pending_alerts.remove(&a.id);
+                    // Storm alerts count by their rule, not by a fingerprint.
+                    if result.is_ok() && !a.storm {
+                        state.windows.open(&a.tenant, &a.fingerprint, &a.id);
+                    }
+                }
+            }
+        }
+        for q in group {
+            if result.is_ok() {
+                let _ = q.stored.send(true);
+                for a in &q.created {
+                    stats.on_created(a);
+                }
+            }
+            let _ = q.applied.send(match &result {
+                Ok(_) => Ok(()),
+                Err(StoreError::Closed) => Err(StoreError::Closed),
+                Err(e) => Err(StoreError::Invalid(e.to_string())),
+            });
+        }
+    }
+}
+
 /// Finds the correlation group of a new alert: the group of any recent alert of the same
 /// tenant sharing its host, user or source IP; otherwise a new group named after it.
 fn correlate(
@@ -765,6 +843,87 @@ mod tests {
         }
     }
 
+    /// A pipeline on the store, as the appliance starts it; needs a running actix system.
+    fn start_pipeline(store: &Store) -> Pipeline {
+        let stats = Arc::new(crate::stats::AlertStats::load(store));
+        let repo = Arc::new(crate::repo::SledAlertRepo(store.clone(), stats.clone()));
+        let alerts = AlertDirectory::new(repo, corerecon_actors::alert::DEFAULT_IDLE).start();
+        Pipeline::new(
+            store.clone(),
+            alerts,
+            Arc::new(Metrics::default()),
+            stats,
+            PipelineSettings {
+                capacity: 10_000,
+                dedup_window_s: 600,
+                correlation_window_s: 600,
+                storm_threshold: 100_000,
+            },
+        )
+    }
+
+    #[test]
+    fn concurrent_requests_committed_together_keep_each_tenants_index_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        actix::System::new().block_on(async {
+            let pipeline = start_pipeline(&store);
+            // Requests of two tenants, one or three alerts each, all in flight at once:
+            // the committer applies whatever queued together, in one batch.
+            let requests = (0..200).map(|i| {
+                let tenant = if i % 3 == 0 { "acme" } else { "globex" };
+                let drafts = (0..1 + (i % 2) * 2)
+                    .map(|j| draft(&format!("host-{i}-{j}")))
+                    .collect();
+                let pipeline = &pipeline;
+                async move {
+                    let out = pipeline
+                        .ingest(tenant, SourceKind::Generic, drafts)
+                        .await
+                        .unwrap();
+                    (tenant, out.ids)
+                }
+            });
+            let answered = futures_util::future::join_all(requests).await;
+            for tenant in ["acme", "globex"] {
+                let mut expected: Vec<String> = answered
+                    .iter()
+                    .filter(|(t, _)| *t == tenant)
+                    .flat_map(|(_, ids)| ids.clone())
+                    .collect();
+                expected.sort_unstable_by(|a, b| b.cmp(a));
+                let listed = |cursor: Option<&str>| -> Vec<String> {
+                    crate::repo::tenant_alert_ids(&store, tenant, cursor)
+                        .collect::<Result<_, _>>()
+                        .unwrap()
+                };
+                assert_eq!(
+                    listed(None),
+                    expected,
+                    "{tenant}: every alert, newest first"
+                );
+                // From any cursor, exactly the older ids: a run overlapping another
+                // would hide some of them.
+                for (i, id) in expected.iter().enumerate() {
+                    assert_eq!(listed(Some(id)), expected[i + 1..], "{tenant} after {id}");
+                }
+            }
+            let changes = store.changes_since(0, store.last_seq(), 10_000).unwrap();
+            let created: std::collections::HashSet<&str> = changes
+                .iter()
+                .filter(|c| c.kind == "alert.created")
+                .map(|c| c.id.as_str())
+                .collect();
+            let alerts = answered.iter().map(|(_, ids)| ids.len()).sum::<usize>();
+            assert_eq!((changes.len(), created.len()), (alerts, alerts));
+            assert!(
+                changes.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+                "the change log has no gap"
+            );
+        });
+        store.close().unwrap();
+    }
+
     #[test]
     fn a_request_failing_in_its_decision_leaves_no_phantom_alert_behind() {
         let dir = tempfile::tempdir().unwrap();
@@ -780,21 +939,7 @@ mod tests {
         );
         store.commit(b).unwrap();
         actix::System::new().block_on(async {
-            let stats = Arc::new(crate::stats::AlertStats::load(&store));
-            let repo = Arc::new(crate::repo::SledAlertRepo(store.clone(), stats.clone()));
-            let alerts = AlertDirectory::new(repo, corerecon_actors::alert::DEFAULT_IDLE).start();
-            let pipeline = Pipeline::new(
-                store.clone(),
-                alerts,
-                Arc::new(Metrics::default()),
-                stats,
-                PipelineSettings {
-                    capacity: 1000,
-                    dedup_window_s: 600,
-                    correlation_window_s: 600,
-                    storm_threshold: 1000,
-                },
-            );
+            let pipeline = start_pipeline(&store);
             let failed = pipeline
                 .ingest(
                     "acme",
