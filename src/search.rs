@@ -14,6 +14,7 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::repo::RecentAlerts;
 use crate::store::{Kind, Store, decode};
 
 const CURSOR: &str = "search";
@@ -181,7 +182,12 @@ impl AlertIndex {
     }
 
     /// Indexes the changes after the stored cursor; returns how many alerts were indexed.
-    pub fn catch_up(&self, store: &Store, upto: u64) -> anyhow::Result<usize> {
+    pub fn catch_up(
+        &self,
+        store: &Store,
+        recent: &RecentAlerts,
+        upto: u64,
+    ) -> anyhow::Result<usize> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let rebuild = self.rebuild.load(Ordering::Acquire);
         let mut cursor = if rebuild { 0 } else { store.cursor(CURSOR)? };
@@ -205,20 +211,27 @@ impl AlertIndex {
                 };
                 let mut seen = std::collections::HashSet::new();
                 for c in changes.iter().rev() {
-                    if c.kind.starts_with("alert.")
-                        && seen.insert(c.id.clone())
-                        && let Some(a) = store.get::<Alert>(&c.id)?
-                    {
-                        // The newest change of an alert in this stretch: a creation has
-                        // nothing to replace (a creation indexed twice after a crash shows
-                        // once, as `search` keeps each id once).
-                        if c.kind == "alert.created" {
-                            w.add_document(self.document(&a))?;
-                        } else {
-                            self.upsert(&w, &a)?;
-                        }
-                        indexed += 1;
+                    if !c.kind.starts_with("alert.") || !seen.insert(c.id.clone()) {
+                        continue;
                     }
+                    // The newest change of an alert in this stretch: a creation has
+                    // nothing to replace (a creation indexed twice after a crash shows
+                    // once, as `search` keeps each id once).
+                    if c.kind == "alert.created" {
+                        let a = match recent.created(&c.id) {
+                            Some(a) => a,
+                            None => match store.get::<Alert>(&c.id)? {
+                                Some(a) => Arc::new(a),
+                                None => continue,
+                            },
+                        };
+                        w.add_document(self.document(&a))?;
+                    } else if let Some(a) = store.get::<Alert>(&c.id)? {
+                        self.upsert(&w, &a)?;
+                    } else {
+                        continue;
+                    }
+                    indexed += 1;
                 }
                 cursor = last;
             }
@@ -387,13 +400,13 @@ fn newest_first(
 
 /// Feeds the index from the change log until the process ends. Commits at most every
 /// 200 ms, so an alert is searchable well within a second of its acknowledgement.
-pub fn spawn_indexer(index: Arc<AlertIndex>, store: Store) {
+pub fn spawn_indexer(index: Arc<AlertIndex>, store: Store, recent: Arc<RecentAlerts>) {
     actix_web::rt::spawn(async move {
         let mut durable = store.durable_seq();
         loop {
             let upto = store.last_seq();
-            let (idx, st) = (index.clone(), store.clone());
-            match actix_web::rt::task::spawn_blocking(move || idx.catch_up(&st, upto)).await {
+            let (idx, st, rec) = (index.clone(), store.clone(), recent.clone());
+            match actix_web::rt::task::spawn_blocking(move || idx.catch_up(&st, &rec, upto)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "search indexer"),
                 Err(e) => tracing::error!(error = %e, "search indexer task"),
@@ -446,7 +459,9 @@ mod tests {
                 alert("01D", "globex", "01A"),
             ],
         );
-        index.catch_up(&store, store.last_seq()).unwrap();
+        index
+            .catch_up(&store, &RecentAlerts::default(), store.last_seq())
+            .unwrap();
         assert_eq!(index.num_docs(), 4);
         // Created after the index's last commit: found through the change log.
         ingest(
@@ -464,7 +479,9 @@ mod tests {
         assert_eq!(members("acme", "01C"), ["01C", "01G"]);
         assert_eq!(members("globex", "01A"), ["01D", "01F"]);
         assert!(members("initech", "01A").is_empty());
-        index.catch_up(&store, store.last_seq()).unwrap();
+        index
+            .catch_up(&store, &RecentAlerts::default(), store.last_seq())
+            .unwrap();
         assert_eq!(
             members("acme", "01A"),
             ["01A", "01B", "01E"],
@@ -508,7 +525,9 @@ mod tests {
             index.group_member_ids(&store, "acme", "01A", 1000).unwrap(),
             ["01A", "01B"]
         );
-        index.catch_up(&store, store.last_seq()).unwrap();
+        index
+            .catch_up(&store, &RecentAlerts::default(), store.last_seq())
+            .unwrap();
         assert_eq!(index.num_docs(), 2, "every stored alert indexed again");
         assert_eq!(
             index

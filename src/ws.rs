@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
-use corerecon_actors::model::Scope;
+use corerecon_actors::model::{Alert, Scope};
 
 use crate::App;
 use crate::error::{ApiError, ApiResult};
@@ -192,12 +192,11 @@ impl Handler<corerecon_actors::observe::Observe> for Hub {
 /// Builds the JSON frame for one change, or `None` when it is not shown live.
 pub fn frame_for(app: &App, change: &Change) -> Option<String> {
     let data = match change.kind.as_str() {
-        "alert.created" | "alert.updated" => serde_json::to_value(
-            app.store
-                .get::<corerecon_actors::model::Alert>(&change.id)
-                .ok()??,
-        )
-        .ok()?,
+        "alert.created" => match app.pipeline.recent.created(&change.id) {
+            Some(a) => serde_json::to_value(&*a).ok()?,
+            None => serde_json::to_value(app.store.get::<Alert>(&change.id).ok()??).ok()?,
+        },
+        "alert.updated" => serde_json::to_value(app.store.get::<Alert>(&change.id).ok()??).ok()?,
         k if k.starts_with("incident.") => crate::http::incidents::incident_json(app, &change.id)?,
         "sla.warning" | "sla.breached" => change.data.clone()?,
         _ => return None,

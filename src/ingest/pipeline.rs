@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::ingest::known_keys::KnownKeys;
 use crate::ingest::open_windows::{OpenWindows, REPLAY_HORIZON_S};
 use crate::metrics::Metrics;
-use crate::repo::{alert_created_at, delete_alerts, put_alerts};
+use crate::repo::{RecentAlerts, alert_created_at, delete_alerts, put_alerts};
 use crate::store::{Batch, Kind, Record, Store, StoreError, key};
 
 /// Host, user and source-IP keys remembered for correlation, at most.
@@ -112,6 +112,8 @@ pub struct Pipeline {
     /// Hands decided requests to the committer thread ([`run_committer`]). It holds at
     /// most the requests in flight, which the pipeline's capacity bounds.
     commits: std::sync::mpsc::Sender<Queued>,
+    /// What the committer just stored, for the readers of the change log.
+    pub recent: Arc<RecentAlerts>,
     alerts: Addr<AlertDirectory>,
     metrics: std::sync::Arc<Metrics>,
     settings: PipelineSettings,
@@ -189,16 +191,18 @@ impl Pipeline {
         let state = Arc::new(Mutex::new(State::default()));
         let (ready, windows_ready) = watch::channel(false);
         let (commits, queue) = std::sync::mpsc::channel();
-        let committer = (store.clone(), state.clone(), stats);
+        let recent = Arc::new(RecentAlerts::default());
+        let committer = (store.clone(), state.clone(), recent.clone());
         if let Err(e) = std::thread::Builder::new()
             .name("alert-committer".into())
-            .spawn(move || run_committer(queue, committer.0, committer.1, committer.2))
+            .spawn(move || run_committer(queue, committer.0, committer.1, stats, committer.2))
         {
             // Every request then fails with a 503 at its hand-over, visibly.
             tracing::error!(error = %e, "the alert committer did not start");
         }
         let pipeline = Pipeline {
             commits,
+            recent,
             alerts,
             metrics,
             settings,
@@ -672,6 +676,7 @@ fn run_committer(
     store: Store,
     state: Arc<Mutex<State>>,
     stats: Arc<crate::stats::AlertStats>,
+    recent: Arc<RecentAlerts>,
 ) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
@@ -703,6 +708,7 @@ fn run_committer(
                 for a in &q.created {
                     stats.on_created(a);
                 }
+                recent.remember(q.created);
             }
             let _ = q.applied.send(match &result {
                 Ok(_) => Ok(()),
