@@ -85,15 +85,31 @@ struct Common {
     /// Stop after this many seconds [default: 10, idle-ws: 30, or unbounded when --requests is set].
     #[arg(long, global = true)]
     duration: Option<f64>,
-    /// OS threads, each with its own event loop; connections and clients are split across them.
-    #[arg(long, global = true, default_value_t = 1)]
-    threads: usize,
+    /// OS threads, each with its own event loop; connections and clients are split across
+    /// them [default: 1; ws and idle-ws: one per CPU core, as one thread cannot read the
+    /// frames a busy appliance sends a thousand clients, and would time itself].
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     /// Per-request timeout in seconds (a timed-out request counts as a transport error).
     #[arg(long, global = true, default_value_t = 10.0)]
     timeout: f64,
     /// Pretty-print the JSON result.
     #[arg(long, global = true)]
     pretty: bool,
+}
+
+impl Common {
+    /// Threads of the modes that send requests.
+    fn threads(&self) -> usize {
+        self.threads.unwrap_or(1)
+    }
+
+    /// Threads of the modes that hold WebSocket clients.
+    fn client_threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -596,7 +612,7 @@ fn run_send(common: &Common, a: &SendArgs, target: Target) -> Result<Value, Stri
     });
     let run = run_id();
     let started = Instant::now();
-    let stats = send_on_threads(common.threads, connections, &plan, &budget, &run);
+    let stats = send_on_threads(common.threads(), connections, &plan, &budget, &run);
     let elapsed = started.elapsed().as_secs_f64();
     let mut stats = stats?;
     let unit = if target == Target::Hec {
@@ -621,7 +637,7 @@ fn run_send(common: &Common, a: &SendArgs, target: Target) -> Result<Value, Stri
         m.insert("run".into(), json!(run));
         m.insert(
             "config".into(),
-            json!({"connections": connections, "threads": common.threads.max(1), "batch": batch,
+            json!({"connections": connections, "threads": common.threads().max(1), "batch": batch,
                    "rate": a.rate, "unique": a.unique, "pad": a.pad, "requests": a.requests, "duration_s": common.duration}),
         );
         m.insert("elapsed_s".into(), json!(round3(elapsed)));
@@ -1107,7 +1123,7 @@ fn run_ws(common: &Common, a: &WsArgs) -> Result<Value, String> {
         ready: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     });
-    let threads = common.threads.clamp(1, a.clients.max(1));
+    let threads = common.client_threads().clamp(1, a.clients.max(1));
     let measure = a.measure_clients.min(a.clients);
     let handles = ws_on_threads(threads, a.clients, measure, &shared)?;
 
@@ -1179,7 +1195,7 @@ fn run_idle(common: &Common, a: &IdleArgs) -> Result<Value, String> {
         ready: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     });
-    let threads = common.threads.clamp(1, a.clients.max(1));
+    let threads = common.client_threads().clamp(1, a.clients.max(1));
     let started = Instant::now();
     let handles = ws_on_threads(threads, a.clients, 0, &shared)?;
     let duration = common.duration.unwrap_or(30.0);
