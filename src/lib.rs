@@ -77,49 +77,6 @@ pub mod repo {
         }
     }
 
-    /// Alerts the pipeline has just committed, kept for the readers of the change log (the
-    /// search indexer, the WebSocket feeder): an `alert.created` change is read right after
-    /// it is written, and decoding the alert back from the store (its raw document above
-    /// all) cost them more than indexing it. Holds the newest [`RecentAlerts::CAPACITY`]
-    /// alerts as created; an alert updated since is read from the store, as its update
-    /// comes later in the change log.
-    #[derive(Default)]
-    pub struct RecentAlerts {
-        alerts: std::sync::Mutex<Recent>,
-    }
-
-    #[derive(Default)]
-    struct Recent {
-        by_id: std::collections::HashMap<String, std::sync::Arc<Alert>>,
-        /// Ids, oldest first, to forget the oldest past the capacity.
-        order: std::collections::VecDeque<String>,
-    }
-
-    impl RecentAlerts {
-        /// About one indexer pass of alerts sent one per request, a few MB.
-        pub const CAPACITY: usize = 8_192;
-
-        pub fn remember(&self, created: impl IntoIterator<Item = Alert>) {
-            let mut g = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
-            let Recent { by_id, order } = &mut *g;
-            for a in created {
-                order.push_back(a.id.clone());
-                by_id.insert(a.id.clone(), std::sync::Arc::new(a));
-            }
-            while order.len() > Self::CAPACITY {
-                if let Some(id) = order.pop_front() {
-                    by_id.remove(&id);
-                }
-            }
-        }
-
-        /// The alert as it was created, if it still is among the recent ones.
-        pub fn created(&self, id: &str) -> Option<std::sync::Arc<Alert>> {
-            let g = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
-            g.by_id.get(id).cloned()
-        }
-    }
-
     /// Adds the alert's writes (record and tenant index) to a batch.
     pub fn put_alert(b: &mut Batch, alert: &Alert) {
         put_alerts(b, std::slice::from_ref(alert));
@@ -287,26 +244,6 @@ pub mod repo {
             tenant_alert_ids(store, tenant, cursor)
                 .collect::<Result<_, _>>()
                 .unwrap()
-        }
-
-        #[test]
-        fn recent_alerts_keep_the_newest_as_created_and_no_more() {
-            let recent = RecentAlerts::default();
-            let ids: Vec<String> = (0..RecentAlerts::CAPACITY + 10)
-                .map(|i| format!("a{i:05}"))
-                .collect();
-            recent.remember(ids[..100].iter().map(|id| alert(id, "acme")));
-            recent.remember(ids[100..].iter().map(|id| alert(id, "globex")));
-            for (i, id) in ids.iter().enumerate() {
-                let kept = recent.created(id);
-                if i < 10 {
-                    assert!(kept.is_none(), "{id} is past the capacity");
-                } else {
-                    let a = kept.unwrap_or_else(|| panic!("{id} is among the newest"));
-                    assert_eq!(a.id, *id);
-                    assert_eq!(a.tenant, if i < 100 { "acme" } else { "globex" });
-                }
-            }
         }
 
         #[test]

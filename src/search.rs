@@ -2,6 +2,7 @@
 //! view: its cursor lives in sled, a crash only means re-reading a few changes, and
 //! `corerecon reindex` rebuilds it from the store.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,6 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use crate::repo::RecentAlerts;
 use crate::store::{Kind, Store, decode};
 
 const CURSOR: &str = "search";
@@ -95,41 +95,17 @@ fn flatten_strings(v: &serde_json::Value, out: &mut String) {
     }
 }
 
-impl AlertIndex {
-    pub fn open(data_dir: &Path) -> tantivy::Result<AlertIndex> {
-        let dir = data_dir.join("index");
-        std::fs::create_dir_all(&dir)?;
-        let (schema, fields) = schema();
-        let opened = Index::open_in_dir(&dir)
-            .ok()
-            // An index of an older schema is rebuilt, not read with the wrong fields.
-            .filter(|i| i.schema() == schema);
-        let rebuild = opened.is_none();
-        let index = match opened {
-            Some(i) => i,
-            None => {
-                // Absent, unreadable or outdated: it is derived data, start afresh.
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir)?;
-                Index::create_in_dir(&dir, schema)?
-            }
-        };
-        let writer = index.writer_with_num_threads(1, 32 * 1024 * 1024)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        Ok(AlertIndex {
-            index,
-            reader,
-            writer: Mutex::new(writer),
-            fields,
-            rebuild: AtomicBool::new(rebuild),
-        })
-    }
+/// What the index holds of an alert: its id, tenant and group, and its words in one text.
+pub struct IndexEntry {
+    id: String,
+    tenant: String,
+    group: Option<String>,
+    text: String,
+    created_ms: i64,
+}
 
-    fn document(&self, a: &Alert) -> TantivyDocument {
-        let f = self.fields;
+impl IndexEntry {
+    pub fn of(a: &Alert) -> IndexEntry {
         let mut text = String::with_capacity(512);
         for s in [
             Some(a.title.as_str()),
@@ -164,20 +140,108 @@ impl AlertIndex {
             text.push_str(&c.text);
         }
         flatten_strings(&a.raw, &mut text);
+        IndexEntry {
+            id: a.id.clone(),
+            tenant: a.tenant.clone(),
+            group: a.group.clone(),
+            text,
+            created_ms: a.created_at.timestamp_millis(),
+        }
+    }
+}
+
+/// The index entries of alerts just stored, made by the ingest committer while it holds
+/// the alerts: the indexer reads an `alert.created` right after it is written, and
+/// decoding the alert back from the store (its raw document above all) cost it more than
+/// indexing it. Taken once indexed; past [`FreshEntries::CAPACITY`] the oldest are
+/// dropped and read from the store instead. An update is always read from the store.
+#[derive(Default)]
+pub struct FreshEntries {
+    entries: Mutex<Fresh>,
+}
+
+#[derive(Default)]
+struct Fresh {
+    by_id: HashMap<String, IndexEntry>,
+    /// Ids, oldest first, to drop the oldest past the capacity.
+    order: VecDeque<String>,
+}
+
+impl FreshEntries {
+    /// About one indexer pass of alerts sent one per request: a few MB of text.
+    pub const CAPACITY: usize = 8_192;
+
+    pub fn add(&self, entries: impl IntoIterator<Item = IndexEntry>) {
+        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let Fresh { by_id, order } = &mut *g;
+        for e in entries {
+            order.push_back(e.id.clone());
+            by_id.insert(e.id.clone(), e);
+        }
+        // Ids taken by the indexer stay in `order` until they come up here; the bound is
+        // on both, so neither grows past it.
+        while order.len() > Self::CAPACITY {
+            if let Some(id) = order.pop_front() {
+                by_id.remove(&id);
+            }
+        }
+    }
+
+    fn take(&self, id: &str) -> Option<IndexEntry> {
+        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        g.by_id.remove(id)
+    }
+}
+
+impl AlertIndex {
+    pub fn open(data_dir: &Path) -> tantivy::Result<AlertIndex> {
+        let dir = data_dir.join("index");
+        std::fs::create_dir_all(&dir)?;
+        let (schema, fields) = schema();
+        let opened = Index::open_in_dir(&dir)
+            .ok()
+            // An index of an older schema is rebuilt, not read with the wrong fields.
+            .filter(|i| i.schema() == schema);
+        let rebuild = opened.is_none();
+        let index = match opened {
+            Some(i) => i,
+            None => {
+                // Absent, unreadable or outdated: it is derived data, start afresh.
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir)?;
+                Index::create_in_dir(&dir, schema)?
+            }
+        };
+        let writer = index.writer_with_num_threads(1, 32 * 1024 * 1024)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(AlertIndex {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            rebuild: AtomicBool::new(rebuild),
+        })
+    }
+
+    fn document(&self, e: &IndexEntry) -> TantivyDocument {
+        let f = self.fields;
         let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, &a.id);
-        doc.add_text(f.tenant, &a.tenant);
-        if let Some(g) = &a.group {
+        doc.add_text(f.id, &e.id);
+        doc.add_text(f.tenant, &e.tenant);
+        if let Some(g) = &e.group {
             doc.add_text(f.group, g);
         }
-        doc.add_text(f.text, &text);
-        doc.add_i64(f.created, a.created_at.timestamp_millis());
+        doc.add_text(f.text, &e.text);
+        doc.add_i64(f.created, e.created_ms);
         doc
     }
 
-    fn upsert(&self, w: &IndexWriter, a: &Alert) -> tantivy::Result<()> {
-        w.delete_term(Term::from_field_text(self.fields.id, &a.id));
-        w.add_document(self.document(a))?;
+    fn upsert(&self, w: &IndexWriter, e: &IndexEntry) -> tantivy::Result<()> {
+        w.delete_term(Term::from_field_text(self.fields.id, &e.id));
+        w.add_document(self.document(e))?;
         Ok(())
     }
 
@@ -185,7 +249,7 @@ impl AlertIndex {
     pub fn catch_up(
         &self,
         store: &Store,
-        recent: &RecentAlerts,
+        fresh: &FreshEntries,
         upto: u64,
     ) -> anyhow::Result<usize> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -198,7 +262,7 @@ impl AlertIndex {
             for kv in store.tree(Kind::Alerts).iter() {
                 let (_, v) = kv?;
                 if let Ok(a) = decode::<Alert>(&v) {
-                    w.add_document(self.document(&a))?;
+                    w.add_document(self.document(&IndexEntry::of(&a)))?;
                     indexed += 1;
                 }
             }
@@ -218,16 +282,16 @@ impl AlertIndex {
                     // nothing to replace (a creation indexed twice after a crash shows
                     // once, as `search` keeps each id once).
                     if c.kind == "alert.created" {
-                        let a = match recent.created(&c.id) {
-                            Some(a) => a,
+                        let entry = match fresh.take(&c.id) {
+                            Some(e) => e,
                             None => match store.get::<Alert>(&c.id)? {
-                                Some(a) => Arc::new(a),
+                                Some(a) => IndexEntry::of(&a),
                                 None => continue,
                             },
                         };
-                        w.add_document(self.document(&a))?;
+                        w.add_document(self.document(&entry))?;
                     } else if let Some(a) = store.get::<Alert>(&c.id)? {
-                        self.upsert(&w, &a)?;
+                        self.upsert(&w, &IndexEntry::of(&a))?;
                     } else {
                         continue;
                     }
@@ -400,13 +464,13 @@ fn newest_first(
 
 /// Feeds the index from the change log until the process ends. Commits at most every
 /// 200 ms, so an alert is searchable well within a second of its acknowledgement.
-pub fn spawn_indexer(index: Arc<AlertIndex>, store: Store, recent: Arc<RecentAlerts>) {
+pub fn spawn_indexer(index: Arc<AlertIndex>, store: Store, fresh: Arc<FreshEntries>) {
     actix_web::rt::spawn(async move {
         let mut durable = store.durable_seq();
         loop {
             let upto = store.last_seq();
-            let (idx, st, rec) = (index.clone(), store.clone(), recent.clone());
-            match actix_web::rt::task::spawn_blocking(move || idx.catch_up(&st, &rec, upto)).await {
+            let (idx, st, fr) = (index.clone(), store.clone(), fresh.clone());
+            match actix_web::rt::task::spawn_blocking(move || idx.catch_up(&st, &fr, upto)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "search indexer"),
                 Err(e) => tracing::error!(error = %e, "search indexer task"),
@@ -445,6 +509,36 @@ mod tests {
     }
 
     #[test]
+    fn fresh_entries_are_taken_once_and_kept_to_the_newest() {
+        let fresh = FreshEntries::default();
+        let ids: Vec<String> = (0..FreshEntries::CAPACITY + 10)
+            .map(|i| format!("a{i:05}"))
+            .collect();
+        fresh.add(
+            ids[..100]
+                .iter()
+                .map(|id| IndexEntry::of(&alert(id, "acme", "g1"))),
+        );
+        fresh.add(
+            ids[100..]
+                .iter()
+                .map(|id| IndexEntry::of(&alert(id, "globex", "g2"))),
+        );
+        for (i, id) in ids.iter().enumerate() {
+            let taken = fresh.take(id);
+            if i < 10 {
+                assert!(taken.is_none(), "{id} is past the capacity");
+                continue;
+            }
+            let e = taken.unwrap_or_else(|| panic!("{id} is among the newest"));
+            assert_eq!(e.id, *id);
+            assert_eq!(e.tenant, if i < 100 { "acme" } else { "globex" });
+            assert!(e.text.contains(id.as_str()), "the text holds the id");
+            assert!(fresh.take(id).is_none(), "{id} is taken once");
+        }
+    }
+
+    #[test]
     fn a_group_holds_its_indexed_and_its_newest_members_of_its_own_tenant_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -460,7 +554,7 @@ mod tests {
             ],
         );
         index
-            .catch_up(&store, &RecentAlerts::default(), store.last_seq())
+            .catch_up(&store, &FreshEntries::default(), store.last_seq())
             .unwrap();
         assert_eq!(index.num_docs(), 4);
         // Created after the index's last commit: found through the change log.
@@ -480,7 +574,7 @@ mod tests {
         assert_eq!(members("globex", "01A"), ["01D", "01F"]);
         assert!(members("initech", "01A").is_empty());
         index
-            .catch_up(&store, &RecentAlerts::default(), store.last_seq())
+            .catch_up(&store, &FreshEntries::default(), store.last_seq())
             .unwrap();
         assert_eq!(
             members("acme", "01A"),
@@ -526,7 +620,7 @@ mod tests {
             ["01A", "01B"]
         );
         index
-            .catch_up(&store, &RecentAlerts::default(), store.last_seq())
+            .catch_up(&store, &FreshEntries::default(), store.last_seq())
             .unwrap();
         assert_eq!(index.num_docs(), 2, "every stored alert indexed again");
         assert_eq!(

@@ -192,11 +192,9 @@ impl Handler<corerecon_actors::observe::Observe> for Hub {
 /// Builds the JSON frame for one change, or `None` when it is not shown live.
 pub fn frame_for(app: &App, change: &Change) -> Option<String> {
     let data = match change.kind.as_str() {
-        "alert.created" => match app.pipeline.recent.created(&change.id) {
-            Some(a) => serde_json::to_value(&*a).ok()?,
-            None => serde_json::to_value(app.store.get::<Alert>(&change.id).ok()??).ok()?,
-        },
-        "alert.updated" => serde_json::to_value(app.store.get::<Alert>(&change.id).ok()??).ok()?,
+        "alert.created" | "alert.updated" => {
+            serde_json::to_value(app.store.get::<Alert>(&change.id).ok()??).ok()?
+        }
         k if k.starts_with("incident.") => crate::http::incidents::incident_json(app, &change.id)?,
         "sla.warning" | "sla.breached" => change.data.clone()?,
         _ => return None,

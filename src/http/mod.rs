@@ -159,7 +159,7 @@ async fn run(
         ready: Default::default(),
     });
     crate::control::listen(store.clone(), || {})?;
-    crate::search::spawn_indexer(search, store.clone(), app.pipeline.recent.clone());
+    crate::search::spawn_indexer(search, store.clone(), app.pipeline.fresh.clone());
     crate::ws::spawn_feeder(app.clone());
     spawn_housekeeping(app.clone());
 

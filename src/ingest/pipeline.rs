@@ -22,7 +22,8 @@ use crate::error::ApiError;
 use crate::ingest::known_keys::KnownKeys;
 use crate::ingest::open_windows::{OpenWindows, REPLAY_HORIZON_S};
 use crate::metrics::Metrics;
-use crate::repo::{RecentAlerts, alert_created_at, delete_alerts, put_alerts};
+use crate::repo::{alert_created_at, delete_alerts, put_alerts};
+use crate::search::{FreshEntries, IndexEntry};
 use crate::store::{Batch, Kind, Record, Store, StoreError, key};
 
 /// Host, user and source-IP keys remembered for correlation, at most.
@@ -112,8 +113,8 @@ pub struct Pipeline {
     /// Hands decided requests to the committer thread ([`run_committer`]). It holds at
     /// most the requests in flight, which the pipeline's capacity bounds.
     commits: std::sync::mpsc::Sender<Queued>,
-    /// What the committer just stored, for the readers of the change log.
-    pub recent: Arc<RecentAlerts>,
+    /// The search-index entries of the alerts the committer just stored.
+    pub fresh: Arc<FreshEntries>,
     alerts: Addr<AlertDirectory>,
     metrics: std::sync::Arc<Metrics>,
     settings: PipelineSettings,
@@ -191,8 +192,8 @@ impl Pipeline {
         let state = Arc::new(Mutex::new(State::default()));
         let (ready, windows_ready) = watch::channel(false);
         let (commits, queue) = std::sync::mpsc::channel();
-        let recent = Arc::new(RecentAlerts::default());
-        let committer = (store.clone(), state.clone(), recent.clone());
+        let fresh = Arc::new(FreshEntries::default());
+        let committer = (store.clone(), state.clone(), fresh.clone());
         if let Err(e) = std::thread::Builder::new()
             .name("alert-committer".into())
             .spawn(move || run_committer(queue, committer.0, committer.1, stats, committer.2))
@@ -202,7 +203,7 @@ impl Pipeline {
         }
         let pipeline = Pipeline {
             commits,
-            recent,
+            fresh,
             alerts,
             metrics,
             settings,
@@ -676,7 +677,7 @@ fn run_committer(
     store: Store,
     state: Arc<Mutex<State>>,
     stats: Arc<crate::stats::AlertStats>,
-    recent: Arc<RecentAlerts>,
+    fresh: Arc<FreshEntries>,
 ) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
@@ -708,7 +709,7 @@ fn run_committer(
                 for a in &q.created {
                     stats.on_created(a);
                 }
-                recent.remember(q.created);
+                fresh.add(q.created.iter().map(IndexEntry::of));
             }
             let _ = q.applied.send(match &result {
                 Ok(_) => Ok(()),
