@@ -110,7 +110,7 @@ struct Queued {
 
 pub struct Pipeline {
     store: Store,
-    /// Hands decided requests to the committer thread ([`run_committer`]). It holds at
+    /// Hands decided requests to the committer thread ([`Committer`]). It holds at
     /// most the requests in flight, which the pipeline's capacity bounds.
     commits: std::sync::mpsc::Sender<Queued>,
     /// The search-index entries of the alerts the committer just stored.
@@ -193,10 +193,15 @@ impl Pipeline {
         let (ready, windows_ready) = watch::channel(false);
         let (commits, queue) = std::sync::mpsc::channel();
         let fresh = Arc::new(FreshEntries::default());
-        let committer = (store.clone(), state.clone(), fresh.clone());
+        let committer = Committer {
+            store: store.clone(),
+            state: state.clone(),
+            stats,
+            fresh: fresh.clone(),
+        };
         if let Err(e) = std::thread::Builder::new()
             .name("alert-committer".into())
-            .spawn(move || run_committer(queue, committer.0, committer.1, stats, committer.2))
+            .spawn(move || committer.run(queue))
         {
             // Every request then fails with a 503 at its hand-over, visibly.
             tracing::error!(error = %e, "the alert committer did not start");
@@ -667,55 +672,65 @@ impl Pipeline {
     }
 }
 
-/// Applies decided requests to the store until the pipeline is dropped. Whatever queued
-/// while one group was applied is applied next as one batch: one alert record each, but
-/// one tenant-index run per tenant and one change-log record for the whole group, where a
+/// Applies decided requests to the store, on a thread of its own. Whatever queued while
+/// one group was applied is applied next as one batch: one alert record each, but one
+/// tenant-index run per tenant and one change-log record for the whole group, where a
 /// request alone costs three sled inserts for its one alert. The fsync stays with each
 /// request (after its duplicate counts are written), and is shared by the group commit.
-fn run_committer(
-    queue: std::sync::mpsc::Receiver<Queued>,
+struct Committer {
     store: Store,
     state: Arc<Mutex<State>>,
     stats: Arc<crate::stats::AlertStats>,
     fresh: Arc<FreshEntries>,
-) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        group.extend(queue.try_iter());
-        let mut batch = Batch::new();
-        put_alerts(&mut batch, group.iter().flat_map(|q| &q.created));
-        for q in &mut group {
-            batch.append(std::mem::take(&mut q.batch));
-        }
-        let result = store.commit_concurrent(batch);
-        {
-            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-            for q in &group {
-                for k in &q.keys {
-                    state.pending_keys.remove(k);
-                }
-                for a in &q.created {
-                    state.pending_alerts.remove(&a.id);
-                    // Storm alerts count by their rule, not by a fingerprint.
-                    if result.is_ok() && !a.storm {
-                        state.windows.open(&a.tenant, &a.fingerprint, &a.id);
+}
+
+impl Committer {
+    /// Runs until the pipeline, which holds the sending side of the queue, is dropped.
+    fn run(self, queue: std::sync::mpsc::Receiver<Queued>) {
+        let Committer {
+            store,
+            state,
+            stats,
+            fresh,
+        } = self;
+        while let Ok(first) = queue.recv() {
+            let mut group = vec![first];
+            group.extend(queue.try_iter());
+            let mut batch = Batch::new();
+            put_alerts(&mut batch, group.iter().flat_map(|q| &q.created));
+            for q in &mut group {
+                batch.append(std::mem::take(&mut q.batch));
+            }
+            let result = store.commit_concurrent(batch);
+            {
+                let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                for q in &group {
+                    for k in &q.keys {
+                        state.pending_keys.remove(k);
+                    }
+                    for a in &q.created {
+                        state.pending_alerts.remove(&a.id);
+                        // Storm alerts count by their rule, not by a fingerprint.
+                        if result.is_ok() && !a.storm {
+                            state.windows.open(&a.tenant, &a.fingerprint, &a.id);
+                        }
                     }
                 }
             }
-        }
-        for q in group {
-            if result.is_ok() {
-                let _ = q.stored.send(true);
-                for a in &q.created {
-                    stats.on_created(a);
+            for q in group {
+                if result.is_ok() {
+                    let _ = q.stored.send(true);
+                    for a in &q.created {
+                        stats.on_created(a);
+                    }
+                    fresh.add(q.created.iter().map(IndexEntry::of));
                 }
-                fresh.add(q.created.iter().map(IndexEntry::of));
+                let _ = q.applied.send(match &result {
+                    Ok(_) => Ok(()),
+                    Err(StoreError::Closed) => Err(StoreError::Closed),
+                    Err(e) => Err(StoreError::Invalid(e.to_string())),
+                });
             }
-            let _ = q.applied.send(match &result {
-                Ok(_) => Ok(()),
-                Err(StoreError::Closed) => Err(StoreError::Closed),
-                Err(e) => Err(StoreError::Invalid(e.to_string())),
-            });
         }
     }
 }
