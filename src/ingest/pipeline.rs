@@ -362,7 +362,8 @@ impl Pipeline {
         }
         match on_applied.await {
             Ok(result) => result?,
-            Err(_) => return Err(crate::store::StoreError::Closed.into()),
+            // The committer ended without an answer: only a process on its way out.
+            Err(_) => return Err(StoreError::Closed.into()),
         }
         for mut w in d.waits {
             if w.wait_for(|stored| *stored).await.is_err() {
@@ -696,12 +697,21 @@ impl Committer {
         while let Ok(first) = queue.recv() {
             let mut group = vec![first];
             group.extend(queue.try_iter());
-            let mut batch = Batch::new();
-            put_alerts(&mut batch, group.iter().flat_map(|q| &q.created));
-            for q in &mut group {
-                batch.append(std::mem::take(&mut q.batch));
-            }
-            let result = store.commit_concurrent(batch);
+            // A panic in encoding or in sled fails this group, not ingest: the thread
+            // lives on, and the group's pending keys are cleared below either way (left
+            // behind, they would count later duplicates into alerts never stored).
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut batch = Batch::new();
+                put_alerts(&mut batch, group.iter().flat_map(|q| &q.created));
+                for q in &mut group {
+                    batch.append(std::mem::take(&mut q.batch));
+                }
+                store.commit_concurrent(batch)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(requests = group.len(), "the alert commit panicked");
+                Err(StoreError::Invalid("the alert commit failed".into()))
+            });
             {
                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
                 for q in &group {
