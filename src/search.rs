@@ -2,7 +2,7 @@
 //! view: its cursor lives in sled, a crash only means re-reading a few changes, and
 //! `corerecon reindex` rebuilds it from the store.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -157,14 +157,8 @@ impl IndexEntry {
 /// dropped and read from the store instead. An update is always read from the store.
 #[derive(Default)]
 pub struct FreshEntries {
-    entries: Mutex<Fresh>,
-}
-
-#[derive(Default)]
-struct Fresh {
-    by_id: HashMap<String, IndexEntry>,
-    /// Ids, oldest first, to drop the oldest past the capacity.
-    order: VecDeque<String>,
+    /// By id: ids are ULIDs, so the first entry is the oldest.
+    entries: Mutex<BTreeMap<String, IndexEntry>>,
 }
 
 impl FreshEntries {
@@ -173,23 +167,17 @@ impl FreshEntries {
 
     pub fn add(&self, entries: impl IntoIterator<Item = IndexEntry>) {
         let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let Fresh { by_id, order } = &mut *g;
         for e in entries {
-            order.push_back(e.id.clone());
-            by_id.insert(e.id.clone(), e);
+            g.insert(e.id.clone(), e);
         }
-        // Ids taken by the indexer stay in `order` until they come up here; the bound is
-        // on both, so neither grows past it.
-        while order.len() > Self::CAPACITY {
-            if let Some(id) = order.pop_front() {
-                by_id.remove(&id);
-            }
+        while g.len() > Self::CAPACITY {
+            g.pop_first();
         }
     }
 
     fn take(&self, id: &str) -> Option<IndexEntry> {
         let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        g.by_id.remove(id)
+        g.remove(id)
     }
 }
 

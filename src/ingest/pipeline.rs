@@ -82,6 +82,20 @@ struct State {
     windows: OpenWindows,
 }
 
+impl State {
+    /// Forgets the pending keys and alerts of one request, once its writes are applied or
+    /// once they never will be (left behind, a key would count later duplicates into an
+    /// alert never stored).
+    fn release(&mut self, keys: &[Vec<u8>], created: &[Alert]) {
+        for k in keys {
+            self.pending_keys.remove(k);
+        }
+        for a in created {
+            self.pending_alerts.remove(&a.id);
+        }
+    }
+}
+
 /// What one request's drafts turned into, decided under the pipeline lock.
 #[derive(Default)]
 struct Decision {
@@ -105,7 +119,7 @@ struct Queued {
     keys: Vec<Vec<u8>>,
     /// Tells requests that wait for these alerts that they are stored.
     stored: watch::Sender<bool>,
-    applied: oneshot::Sender<Result<(), StoreError>>,
+    applied: oneshot::Sender<Result<(), ApiError>>,
 }
 
 pub struct Pipeline {
@@ -331,9 +345,7 @@ impl Pipeline {
             if let Err(e) = decided {
                 // Nothing of this request gets written: the keys it registered must go, or
                 // a later request would count duplicates into an alert that never existed.
-                for k in &d.keys {
-                    state.pending_keys.remove(k);
-                }
+                state.release(&d.keys, &d.created);
                 return Err(e);
             }
             // Queued under the lock that drew the ids, so the committer sees requests in
@@ -347,12 +359,7 @@ impl Pipeline {
                 applied,
             };
             if let Err(std::sync::mpsc::SendError(q)) = self.commits.send(queued) {
-                for k in &q.keys {
-                    state.pending_keys.remove(k);
-                }
-                for a in &q.created {
-                    state.pending_alerts.remove(&a.id);
-                }
+                state.release(&q.keys, &q.created);
                 return Err(ApiError::unavailable(
                     "ingest.overloaded",
                     "the alert committer is not running; retry after the delay in Retry-After",
@@ -361,7 +368,7 @@ impl Pipeline {
             }
         }
         match on_applied.await {
-            Ok(result) => result?,
+            Ok(answer) => answer?,
             // The committer ended without an answer: only a process on its way out.
             Err(_) => return Err(StoreError::Closed.into()),
         }
@@ -700,7 +707,7 @@ impl Committer {
             // A panic in encoding or in sled fails this group, not ingest: the thread
             // lives on, and the group's pending keys are cleared below either way (left
             // behind, they would count later duplicates into alerts never stored).
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut batch = Batch::new();
                 put_alerts(&mut batch, group.iter().flat_map(|q| &q.created));
                 for q in &mut group {
@@ -711,35 +718,30 @@ impl Committer {
             .unwrap_or_else(|_| {
                 tracing::error!(requests = group.len(), "the alert commit panicked");
                 Err(StoreError::Invalid("the alert commit failed".into()))
-            });
+            })
+            .map(|_| ())
+            .map_err(ApiError::from);
             {
                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
                 for q in &group {
-                    for k in &q.keys {
-                        state.pending_keys.remove(k);
-                    }
-                    for a in &q.created {
-                        state.pending_alerts.remove(&a.id);
-                        // Storm alerts count by their rule, not by a fingerprint.
-                        if result.is_ok() && !a.storm {
-                            state.windows.open(&a.tenant, &a.fingerprint, &a.id);
-                        }
+                    state.release(&q.keys, &q.created);
+                }
+                if answer.is_ok() {
+                    // Storm alerts count by their rule, not by a fingerprint.
+                    for a in group.iter().flat_map(|q| &q.created).filter(|a| !a.storm) {
+                        state.windows.open(&a.tenant, &a.fingerprint, &a.id);
                     }
                 }
             }
             for q in group {
-                if result.is_ok() {
+                if answer.is_ok() {
                     let _ = q.stored.send(true);
                     for a in &q.created {
                         stats.on_created(a);
                     }
                     fresh.add(q.created.iter().map(IndexEntry::of));
                 }
-                let _ = q.applied.send(match &result {
-                    Ok(_) => Ok(()),
-                    Err(StoreError::Closed) => Err(StoreError::Closed),
-                    Err(e) => Err(StoreError::Invalid(e.to_string())),
-                });
+                let _ = q.applied.send(answer.clone());
             }
         }
     }
