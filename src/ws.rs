@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
+use bytestring::ByteString;
 use corerecon_actors::model::{Alert, Scope};
 
 use crate::App;
@@ -23,12 +24,14 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A reconnecting client further behind than this is told to reload instead.
 const REPLAY_MAX: usize = 10_000;
 
-/// One frame, encoded once and shared by every session that receives it.
+/// One frame, encoded once and shared by every session that receives it. Its text is a
+/// `ByteString`, what the WebSocket context takes, so handing it to a session is a
+/// reference count, not a copy of the frame per session.
 #[derive(Clone)]
 pub struct Frame {
     pub seq: u64,
     pub tenant: String,
-    pub text: Arc<str>,
+    pub text: ByteString,
 }
 
 /// The frames of one stretch of the change log, handed to every session as one message:
@@ -380,7 +383,7 @@ impl Handler<Frames> for WsSession {
             handled += 1;
             if f.seq > self.last_sent {
                 self.last_sent = f.seq;
-                ctx.text(&*f.text);
+                ctx.text(f.text.clone());
             }
         }
         self.handled.fetch_add(handled, Ordering::AcqRel);
