@@ -1,19 +1,32 @@
 //! Live updates over WebSocket (`/api/v1/ws`). A feeder follows the change log up to the
 //! durable sequence number (a frame never shows what a crash could still lose) and hands
-//! each frame to the hub, which fans it out to the sessions allowed to see its tenant. A
-//! session whose queue is full is closed with a reason rather than slowing the others;
-//! it reconnects with `?since=<last seq>` and is replayed what it missed.
+//! each stretch of frames to the hub, which puts it in the outbox of every session allowed
+//! to see its tenant. A session whose outbox is full is closed with a reason rather than
+//! slowing the others; it reconnects with `?since=<last seq>` and is replayed what it
+//! missed.
+//!
+//! Each frame is encoded once, as WebSocket bytes: frames from a server are not masked, so
+//! the same bytes go to every session. A session is an actor on actix-web-actors' context,
+//! which handles the handshake, pings, reading and closing; its data frames bypass the
+//! context's encoder through its outbox, which the response body drains after the
+//! context's own frames. Through the context, every frame was copied and encoded again
+//! per session: at a thousand sessions and a thousand alerts a second, a fifth of the
+//! appliance's CPU.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_http::ws::{OpCode, Parser};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
-use bytestring::ByteString;
+use bytes::{Bytes, BytesMut};
 use corerecon_actors::model::{Alert, Scope};
+use futures_util::Stream;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult};
@@ -23,50 +36,222 @@ const HEARTBEAT: Duration = Duration::from_secs(20);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// A reconnecting client further behind than this is told to reload instead.
 const REPLAY_MAX: usize = 10_000;
+const MAX_FRAME: usize = 64 * 1024;
 
-/// One frame, encoded once and shared by every session that receives it. Its text is a
-/// `ByteString`, what the WebSocket context takes, so handing it to a session is a
-/// reference count, not a copy of the frame per session.
+/// One frame, encoded once and shared by every session that receives it.
 #[derive(Clone)]
 pub struct Frame {
     pub seq: u64,
     pub tenant: String,
-    pub text: ByteString,
+    /// The whole WebSocket text frame, header included.
+    pub wire: Bytes,
 }
 
-/// The frames of one stretch of the change log, handed to every session as one message:
-/// at a thousand alerts a second and a thousand sessions, a message per frame and session
-/// would cost a mailbox push and a socket write each; per stretch, one of each.
-#[derive(Clone, Message)]
-#[rtype(result = "()")]
-struct Frames(Arc<[Frame]>);
+/// A text frame as a server sends it (unmasked).
+fn text_frame(text: &str) -> Bytes {
+    let mut b = BytesMut::with_capacity(text.len() + 10);
+    Parser::write_message(&mut b, text, OpCode::Text, true, false);
+    b.freeze()
+}
+
+fn close_frame(code: ws::CloseCode, reason: &str) -> Bytes {
+    let mut b = BytesMut::with_capacity(reason.len() + 8);
+    Parser::write_close(
+        &mut b,
+        Some(ws::CloseReason {
+            code,
+            description: Some(reason.into()),
+        }),
+        false,
+    );
+    b.freeze()
+}
+
+fn resync_frame(seq: u64) -> Bytes {
+    text_frame(
+        &serde_json::json!({"type": "resync", "seq": seq, "data": {"reason": "too far behind; reload the list"}})
+            .to_string(),
+    )
+}
+
+/// Why the outbox took nothing.
+#[derive(Debug, PartialEq)]
+enum Refused {
+    /// More frames queued than the session may have: it is not reading.
+    Full,
+    /// The session is closing or closed.
+    Closed,
+}
+
+/// What one session has still to send: live frames from the hub, the session's own hello
+/// and replay, and at last its close frame. Bounded in frames; the response body drains
+/// it as fast as the socket takes it, so a client that stops reading fills it.
+struct Outbox {
+    state: Mutex<OutboxState>,
+}
+
+struct OutboxState {
+    /// Chunks to send, each with the number of live frames it holds.
+    queue: VecDeque<(Bytes, u64)>,
+    /// Live frames that arrive while the session replays, sent after the replay. `None`
+    /// once released.
+    held: Option<VecDeque<(Bytes, u64)>>,
+    /// Live frames queued or held, against `limit`.
+    frames: u64,
+    limit: u64,
+    /// Set with the close frame: nothing is queued after it.
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl Outbox {
+    /// An outbox that holds live frames until [`Outbox::release`].
+    fn new(limit: u64) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            state: Mutex::new(OutboxState {
+                queue: VecDeque::new(),
+                held: Some(VecDeque::new()),
+                frames: 0,
+                limit,
+                closed: false,
+                waker: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The hub's live frames: `frames` of them in one chunk.
+    fn push_live(&self, chunk: Bytes, frames: u64) -> Result<(), Refused> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Refused::Closed);
+        }
+        if st.frames + frames > st.limit {
+            return Err(Refused::Full);
+        }
+        st.frames += frames;
+        match st.held.as_mut() {
+            Some(held) => held.push_back((chunk, frames)),
+            None => {
+                st.queue.push_back((chunk, frames));
+                st.wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// The session's own frames (hello, replay): not held, and not refused, as the
+    /// session sends a bounded number of them once.
+    fn push_own(&self, chunk: Bytes) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.queue.push_back((chunk, 0));
+        st.wake();
+    }
+
+    /// Sends what was held during the replay, after it.
+    fn release(&self) {
+        let mut st = self.lock();
+        if let Some(held) = st.held.take()
+            && !st.closed
+        {
+            st.queue.extend(held);
+        }
+        st.wake();
+    }
+
+    /// Queues the close frame after everything queued; nothing can follow it.
+    fn close_with(&self, frame: Bytes) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.held = None;
+        st.queue.push_back((frame, 0));
+        st.closed = true;
+        st.wake();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+}
+
+impl OutboxState {
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// The response body of a session: the context's frames first (they drive the actor and
+/// carry pings, pongs and errors), then the outbox. It ends after the close frame, or
+/// when the actor stops without one.
+struct SessionBody<S> {
+    context: Pin<Box<S>>,
+    context_done: bool,
+    outbox: Arc<Outbox>,
+}
+
+impl<S> Stream for SessionBody<S>
+where
+    S: Stream<Item = Result<Bytes, actix_web::Error>>,
+{
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if !this.context_done {
+            match this.context.as_mut().poll_next(cx) {
+                // A control frame after the close frame would break the protocol.
+                Poll::Ready(Some(Ok(b))) if !this.outbox.is_closed() => {
+                    return Poll::Ready(Some(Ok(b)));
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => this.context_done = true,
+                Poll::Pending => {}
+            }
+        }
+        let mut st = this.outbox.lock();
+        if let Some((chunk, n)) = st.queue.pop_front() {
+            st.frames = st.frames.saturating_sub(n);
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        if st.closed || this.context_done {
+            return Poll::Ready(None);
+        }
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Evict {
-    reason: &'static str,
-}
+struct Evict;
 
 #[derive(Message)]
-#[rtype(result = "u64")]
+#[rtype(result = "(u64, u64)")]
 struct Connect {
     addr: Addr<WsSession>,
     scope: Scope,
-    handled: Arc<AtomicU64>,
+    outbox: Arc<Outbox>,
 }
 
-/// What the hub knows of one session: where to send, what it may see, and how far behind
-/// it is. A session's mailbox holds messages, each a stretch of frames of any length, so
-/// its capacity bounds nothing in bytes; the count of frames sent but not yet handled
-/// does. A session handles its mailbox only while its socket takes what it writes, so a
-/// client that stops reading stops handling, and falls behind by every frame sent to it.
+/// What the hub knows of one session: where to put its frames, what it may see, and its
+/// actor, to stop it.
 struct Session {
     addr: Addr<WsSession>,
     scope: Scope,
-    /// Frames sent to the session so far.
-    sent: u64,
-    /// Frames the session has handled (written towards its socket) so far.
-    handled: Arc<AtomicU64>,
+    outbox: Arc<Outbox>,
 }
 
 #[derive(Message)]
@@ -75,10 +260,14 @@ struct Disconnect {
     id: u64,
 }
 
+/// The frames of the change log up to `upto`. `complete` is false when the feeder built
+/// none because no session was connected when it looked.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Broadcast {
     pub frames: Vec<Frame>,
+    pub upto: u64,
+    pub complete: bool,
 }
 
 pub struct Hub {
@@ -87,19 +276,20 @@ pub struct Hub {
     connected: Arc<AtomicUsize>,
     evicted: u64,
     delivered: u64,
-    /// Frames a session may have sent to it and not handled yet.
-    queue: u64,
+    /// The last change sequence number handed to the sessions: a session that connects
+    /// now is sent every frame after it.
+    upto: u64,
 }
 
 impl Hub {
-    pub fn new(connected: Arc<AtomicUsize>, queue: usize) -> Hub {
+    pub fn new(connected: Arc<AtomicUsize>, upto: u64) -> Hub {
         Hub {
             sessions: HashMap::new(),
             next_id: 1,
             connected,
             evicted: 0,
             delivered: 0,
-            queue: queue as u64,
+            upto,
         }
     }
 }
@@ -112,8 +302,8 @@ impl Actor for Hub {
 }
 
 impl Handler<Connect> for Hub {
-    type Result = u64;
-    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> u64 {
+    type Result = MessageResult<Connect>;
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
         let id = self.next_id;
         self.next_id += 1;
         self.sessions.insert(
@@ -121,12 +311,11 @@ impl Handler<Connect> for Hub {
             Session {
                 addr: msg.addr,
                 scope: msg.scope,
-                sent: 0,
-                handled: msg.handled,
+                outbox: msg.outbox,
             },
         );
         self.connected.store(self.sessions.len(), Ordering::Release);
-        id
+        MessageResult((id, self.upto))
     }
 }
 
@@ -138,40 +327,73 @@ impl Handler<Disconnect> for Hub {
     }
 }
 
+/// The frames one session may see, as one chunk: all of them for MSP staff, its tenant's
+/// for a client's user, each made once per stretch.
+fn chunk_for<'a>(
+    scope: &'a Scope,
+    frames: &[Frame],
+    all: &mut Option<(Bytes, u64)>,
+    by_tenant: &mut HashMap<&'a str, (Bytes, u64)>,
+) -> (Bytes, u64) {
+    let concat = |keep: &dyn Fn(&Frame) -> bool| {
+        let mut n = 0;
+        let mut b = BytesMut::new();
+        for f in frames.iter().filter(|f| keep(f)) {
+            b.extend_from_slice(&f.wire);
+            n += 1;
+        }
+        (b.freeze(), n)
+    };
+    match scope {
+        Scope::All => all.get_or_insert_with(|| concat(&|_| true)).clone(),
+        Scope::Tenant(t) => by_tenant
+            .entry(t.as_str())
+            .or_insert_with(|| concat(&|f| f.tenant == *t))
+            .clone(),
+    }
+}
+
 impl Handler<Broadcast> for Hub {
     type Result = ();
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) {
-        let frames: Arc<[Frame]> = msg.frames.into();
-        let mut slow = Vec::new();
         const TOO_SLOW: &str =
             "too slow: frames queued beyond the limit; reconnect with ?since=<last seq>";
-        for (id, s) in &mut self.sessions {
-            let visible = frames.iter().filter(|f| s.scope.allows(&f.tenant)).count() as u64;
-            if visible == 0 {
-                continue;
-            }
-            let queued = s.sent.saturating_sub(s.handled.load(Ordering::Acquire));
-            if queued + visible > self.queue {
-                s.addr.do_send(Evict { reason: TOO_SLOW });
-                slow.push(*id);
-                continue;
-            }
-            match s.addr.try_send(Frames(frames.clone())) {
-                Ok(()) => {
-                    s.sent += visible;
-                    self.delivered += visible;
+        let mut gone = Vec::new();
+        if !msg.complete && !self.sessions.is_empty() {
+            // These sessions connected after the feeder looked and found none: they missed
+            // the frames up to `upto` and are told to reload.
+            let resync = resync_frame(msg.upto);
+            for (id, s) in &self.sessions {
+                if s.outbox.push_live(resync.clone(), 1).is_err() {
+                    gone.push(*id);
                 }
-                Err(SendError::Full(_)) => {
-                    s.addr.do_send(Evict { reason: TOO_SLOW });
-                    slow.push(*id);
-                }
-                Err(SendError::Closed(_)) => slow.push(*id),
             }
         }
-        for id in slow {
+        if !msg.frames.is_empty() {
+            let mut all = None;
+            let mut by_tenant = HashMap::new();
+            for (id, s) in &self.sessions {
+                let (chunk, n) = chunk_for(&s.scope, &msg.frames, &mut all, &mut by_tenant);
+                if n == 0 {
+                    continue;
+                }
+                match s.outbox.push_live(chunk, n) {
+                    Ok(()) => self.delivered += n,
+                    Err(Refused::Full) => {
+                        s.outbox
+                            .close_with(close_frame(ws::CloseCode::Again, TOO_SLOW));
+                        s.addr.do_send(Evict);
+                        self.evicted += 1;
+                        gone.push(*id);
+                    }
+                    Err(Refused::Closed) => gone.push(*id),
+                }
+            }
+        }
+        for id in gone {
             self.sessions.remove(&id);
-            self.evicted += 1;
         }
+        self.upto = self.upto.max(msg.upto);
         self.connected.store(self.sessions.len(), Ordering::Release);
     }
 }
@@ -188,6 +410,7 @@ impl Handler<corerecon_actors::observe::Observe> for Hub {
             "sessions": self.sessions.len(),
             "evicted": self.evicted,
             "delivered": self.delivered,
+            "upto": self.upto,
         }))
     }
 }
@@ -216,9 +439,9 @@ pub fn frame_for(app: &App, change: &Change) -> Option<String> {
 
 /// The feeder hands the hub at most one stretch of frames this often. Under load every
 /// group commit moves the durable sequence, hundreds of times a second, and each stretch
-/// costs every session a mailbox message and a socket write; gathered over this long,
-/// a thousand sessions at a thousand alerts a second take a twentieth of those, for at
-/// most this much more latency. When ingest is quiet a frame goes out at once.
+/// costs every session a queued chunk and a socket write; gathered over this long, a
+/// thousand sessions at a thousand alerts a second take a twentieth of those, for at most
+/// this much more latency. When ingest is quiet a frame goes out at once.
 const FEED_EVERY: Duration = Duration::from_millis(20);
 
 /// Follows the change log and feeds the hub until the process ends.
@@ -226,6 +449,14 @@ pub fn spawn_feeder(app: web::Data<App>) {
     actix_web::rt::spawn(async move {
         let mut durable = app.store.durable_seq();
         let mut cursor = *durable.borrow();
+        let _ = app
+            .hub
+            .send(Broadcast {
+                frames: Vec::new(),
+                upto: cursor,
+                complete: true,
+            })
+            .await;
         let mut fed = tokio::time::Instant::now();
         loop {
             if durable.changed().await.is_err() {
@@ -246,25 +477,32 @@ pub fn spawn_feeder(app: web::Data<App>) {
                     break;
                 };
                 cursor = last;
-                if app.ws_connected.load(Ordering::Acquire) == 0 {
-                    continue;
-                }
-                let frames: Vec<Frame> = batch
-                    .into_iter()
-                    .filter_map(|c| {
-                        let text = frame_for(&app, &c)?;
-                        Some(Frame {
-                            seq: c.seq,
-                            tenant: c.tenant,
-                            text: text.into(),
+                let complete = app.ws_connected.load(Ordering::Acquire) > 0;
+                let frames: Vec<Frame> = if complete {
+                    batch
+                        .into_iter()
+                        .filter_map(|c| {
+                            let text = frame_for(&app, &c)?;
+                            Some(Frame {
+                                seq: c.seq,
+                                tenant: c.tenant,
+                                wire: text_frame(&text),
+                            })
                         })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                // Awaiting the hub's mailbox is the backpressure: the feeder lags, the
+                // change log holds what it has not sent yet.
+                let _ = app
+                    .hub
+                    .send(Broadcast {
+                        frames,
+                        upto: last,
+                        complete,
                     })
-                    .collect();
-                if !frames.is_empty() {
-                    // Awaiting the hub's mailbox is the backpressure: the feeder lags, the
-                    // change log holds what it has not sent yet.
-                    let _ = app.hub.send(Broadcast { frames }).await;
-                }
+                    .await;
             }
         }
     });
@@ -276,18 +514,16 @@ pub struct WsSession {
     token: String,
     expires_at: i64,
     id: u64,
-    last_sent: u64,
     since: Option<u64>,
     heartbeat: Instant,
-    /// Frames of the hub's handled so far, for the hub to see how far behind this is.
-    handled: Arc<AtomicU64>,
+    outbox: Arc<Outbox>,
 }
 
 impl WsSession {
-    fn replay(&mut self, ctx: &mut ws::WebsocketContext<Self>, since: u64) {
+    /// Queues what the client missed since `since`, up to `upto`, where the hub's live
+    /// frames start for it.
+    fn replay(&mut self, since: u64, upto: u64) {
         let store: &Store = &self.app.store;
-        let upto = *store.durable_seq().borrow();
-        self.last_sent = upto;
         if since >= upto {
             return;
         }
@@ -300,14 +536,20 @@ impl WsSession {
                 .first()
                 .is_some_and(|c| c.seq > since + 1 && since > 0)
         {
-            ctx.text(serde_json::json!({"type": "resync", "seq": upto, "data": {"reason": "too far behind; reload the list"}}).to_string());
+            self.outbox.push_own(resync_frame(upto));
             return;
         }
         for c in changes.iter().filter(|c| self.scope.allows(&c.tenant)) {
             if let Some(text) = frame_for(&self.app, c) {
-                ctx.text(text);
+                self.outbox.push_own(text_frame(&text));
             }
         }
+    }
+
+    /// Closes with a reason: the close frame goes after every frame queued before it.
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, reason: &str) {
+        self.outbox.close_with(close_frame(code, reason));
+        ctx.stop();
     }
 }
 
@@ -315,29 +557,30 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.app.settings.ws_queue);
-        // Register first, then read the durable seq: a frame broadcast in between is
-        // queued in the mailbox and passes the `seq > last_sent` filter, so nothing
-        // between `hello` and the first live frame is lost.
+        // Only Evict comes through the mailbox; frames go to the outbox.
+        ctx.set_mailbox_capacity(16);
+        // Register first: live frames after the hub's `upto` are held in the outbox while
+        // the replay up to `upto` is queued, then follow it, so nothing is lost or sent
+        // twice between the replay and the first live frame.
         self.app
             .hub
             .send(Connect {
                 addr: ctx.address(),
                 scope: self.scope.clone(),
-                handled: self.handled.clone(),
+                outbox: self.outbox.clone(),
             })
             .into_actor(self)
             .then(|res, act, ctx| {
                 match res {
-                    Ok(id) => {
+                    Ok((id, upto)) => {
                         act.id = id;
-                        act.last_sent = *act.app.store.durable_seq().borrow();
                         if let Some(since) = act.since {
-                            act.replay(ctx, since);
+                            act.replay(since, upto);
                         }
-                        ctx.text(
-                            serde_json::json!({"type": "hello", "seq": act.last_sent}).to_string(),
-                        );
+                        act.outbox.push_own(text_frame(
+                            &serde_json::json!({"type": "hello", "seq": upto}).to_string(),
+                        ));
+                        act.outbox.release();
                     }
                     Err(_) => ctx.stop(),
                 }
@@ -346,24 +589,18 @@ impl Actor for WsSession {
             .wait(ctx);
         ctx.run_interval(HEARTBEAT, |act, ctx| {
             if act.heartbeat.elapsed() > CLIENT_TIMEOUT {
-                ctx.close(Some(ws::CloseReason {
-                    code: ws::CloseCode::Away,
-                    description: Some("no pong".into()),
-                }));
-                ctx.stop();
+                act.close(ctx, ws::CloseCode::Away, "no pong");
                 return;
             }
             // A logged-out or expired session ends here too.
             if chrono::Utc::now().timestamp() >= act.expires_at
                 || crate::auth::authenticate(&act.app, &act.token).is_err()
             {
-                ctx.close(Some(ws::CloseReason {
-                    code: ws::CloseCode::Other(4001),
-                    description: Some(
-                        "session expired or revoked; reconnect with a fresh token".into(),
-                    ),
-                }));
-                ctx.stop();
+                act.close(
+                    ctx,
+                    ws::CloseCode::Other(4001),
+                    "session expired or revoked; reconnect with a fresh token",
+                );
                 return;
             }
             ctx.ping(b"");
@@ -375,28 +612,10 @@ impl Actor for WsSession {
     }
 }
 
-impl Handler<Frames> for WsSession {
-    type Result = ();
-    fn handle(&mut self, Frames(frames): Frames, ctx: &mut Self::Context) {
-        let mut handled = 0;
-        for f in frames.iter().filter(|f| self.scope.allows(&f.tenant)) {
-            handled += 1;
-            if f.seq > self.last_sent {
-                self.last_sent = f.seq;
-                ctx.text(f.text.clone());
-            }
-        }
-        self.handled.fetch_add(handled, Ordering::AcqRel);
-    }
-}
-
 impl Handler<Evict> for WsSession {
     type Result = ();
-    fn handle(&mut self, e: Evict, ctx: &mut Self::Context) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Again,
-            description: Some(e.reason.into()),
-        }));
+    /// The hub has queued the close frame already.
+    fn handle(&mut self, _: Evict, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }
@@ -413,7 +632,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 self.heartbeat = Instant::now()
             }
             Ok(ws::Message::Close(r)) => {
-                ctx.close(r);
+                // The close handshake's answer, after whatever is queued.
+                let mut b = BytesMut::new();
+                Parser::write_close(&mut b, r, false);
+                self.outbox.close_with(b.freeze());
                 ctx.stop();
             }
             Ok(_) => {}
@@ -455,16 +677,80 @@ pub async fn connect(
         token,
         expires_at: caller.claims.exp,
         id: 0,
-        last_sent: 0,
         since,
         heartbeat: Instant::now(),
-        handled: Arc::default(),
+        outbox: Outbox::new(app.settings.ws_queue as u64),
     };
-    let mut builder = ws::WsResponseBuilder::new(session, &req, stream).frame_size(64 * 1024);
-    if via_protocol {
-        builder = builder.protocols(&["bearer"]);
+    let outbox = session.outbox.clone();
+    let mut response = if via_protocol {
+        ws::handshake_with_protocols(&req, &["bearer"])
+    } else {
+        ws::handshake(&req)
     }
-    builder
-        .start()
-        .map_err(|e| ApiError::bad_request("ws.handshake", e.to_string()))
+    .map_err(|e| ApiError::bad_request("ws.handshake", e.to_string()))?;
+    let context = ws::WebsocketContext::with_codec(
+        session,
+        stream,
+        actix_http::ws::Codec::new().max_size(MAX_FRAME),
+    );
+    Ok(response.streaming(SessionBody {
+        context: Box::pin(context),
+        context_done: false,
+        outbox,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(outbox: &Outbox) -> Vec<Bytes> {
+        let mut st = outbox.lock();
+        let mut out = Vec::new();
+        while let Some((chunk, n)) = st.queue.pop_front() {
+            st.frames -= n;
+            out.push(chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn live_frames_wait_for_the_replay_and_the_bound_counts_frames() {
+        let outbox = Outbox::new(3);
+        let live = |s: &'static str| Bytes::from_static(s.as_bytes());
+        assert_eq!(outbox.push_live(live("live1"), 2), Ok(()));
+        outbox.push_own(live("replay"));
+        outbox.push_own(live("hello"));
+        assert_eq!(drain(&outbox), vec![live("replay"), live("hello")]);
+        outbox.release();
+        // Held frames count against the bound before they are released.
+        assert_eq!(outbox.push_live(live("live2"), 2), Err(Refused::Full));
+        assert_eq!(outbox.push_live(live("live2"), 1), Ok(()));
+        assert_eq!(drain(&outbox), vec![live("live1"), live("live2")]);
+        // Drained frames free their room.
+        assert_eq!(outbox.push_live(live("live3"), 3), Ok(()));
+        outbox.close_with(live("close"));
+        assert_eq!(outbox.push_live(live("late"), 1), Err(Refused::Closed));
+        outbox.push_own(live("late own"));
+        assert_eq!(drain(&outbox), vec![live("live3"), live("close")]);
+    }
+
+    #[test]
+    fn frames_are_encoded_as_unmasked_text_frames() {
+        let mut wire = BytesMut::from(&text_frame(&"x".repeat(300))[..]);
+        wire.extend_from_slice(&close_frame(ws::CloseCode::Again, "too slow"));
+        // As a client reads them: `server: false` refuses masked frames.
+        let (fin, op, payload) = Parser::parse(&mut wire, false, MAX_FRAME).unwrap().unwrap();
+        assert!(fin);
+        assert_eq!(op, OpCode::Text);
+        assert_eq!(payload.unwrap().len(), 300);
+        let (_, op, payload) = Parser::parse(&mut wire, false, MAX_FRAME).unwrap().unwrap();
+        assert_eq!(op, OpCode::Close);
+        let reason = Parser::try_parse_close_payload(&payload.unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(reason.code, ws::CloseCode::Again);
+        assert_eq!(reason.description.as_deref(), Some("too slow"));
+        assert!(wire.is_empty());
+    }
 }

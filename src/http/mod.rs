@@ -126,7 +126,7 @@ async fn run(
             .map_err(|e| anyhow::anyhow!("opening the search index: {e}"))?,
     );
     let ws_connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let hub = crate::ws::Hub::new(ws_connected.clone(), settings.ws_queue).start();
+    let hub = crate::ws::Hub::new(ws_connected.clone(), *store.durable_seq().borrow()).start();
     let pipeline = crate::ingest::pipeline::Pipeline::new(
         store.clone(),
         alerts.clone(),
