@@ -363,8 +363,13 @@ pub fn create_ingest_token(
     Ok((record, clear))
 }
 
-pub fn find_ingest_token(store: &Store, clear: &str) -> Result<Option<IngestToken>, StoreError> {
-    store.get::<IngestToken>(sha256_hex(clear.as_bytes()))
+/// The token a sender presents, through `cache`: every ingest request looks its token up.
+pub fn find_ingest_token(
+    store: &Store,
+    cache: &crate::store::RecordCache<IngestToken>,
+    clear: &str,
+) -> Result<Option<std::sync::Arc<IngestToken>>, StoreError> {
+    cache.get(store, sha256_hex(clear.as_bytes()))
 }
 
 pub fn list_ingest_tokens(store: &Store, tenant: &str) -> Result<Vec<IngestToken>, StoreError> {

@@ -35,6 +35,8 @@ use crate::store::Store;
 pub struct App {
     pub settings: Settings,
     pub store: Store,
+    /// Every ingest request looks its sender's token up.
+    pub ingest_tokens: store::RecordCache<accounts::IngestToken>,
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub alerts: Addr<AlertDirectory>,

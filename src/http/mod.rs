@@ -152,6 +152,7 @@ async fn run(
         auth: crate::auth::Auth::new(&keys.token_secret, settings.login_failures_per_minute),
         settings: settings.clone(),
         store: store.clone(),
+        ingest_tokens: Default::default(),
         metrics,
         alerts,
         keys,

@@ -106,7 +106,7 @@ impl Drops {
 
 /// Who sent the request, once its token checked out.
 struct Sender {
-    token: IngestToken,
+    token: std::sync::Arc<IngestToken>,
 }
 
 /// A refused sender: the problem, the drop reason, and the tenant to count it against
@@ -129,7 +129,7 @@ fn authenticate_sender(
             unknown(),
         )));
     };
-    let tok = accounts::find_ingest_token(&app.store, &clear)
+    let tok = accounts::find_ingest_token(&app.store, &app.ingest_tokens, &clear)
         .map_err(|e| Box::new((ApiError::from(e), "internal", unknown())))?
         .ok_or_else(|| {
             Box::new((
@@ -148,7 +148,7 @@ fn authenticate_sender(
                 ),
             ),
             "wrong_source",
-            tok.tenant,
+            tok.tenant.clone(),
         )));
     }
     Ok(Sender { token: tok })

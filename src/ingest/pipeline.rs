@@ -134,6 +134,8 @@ pub struct Pipeline {
     settings: PipelineSettings,
     /// Rules out most absent dedup and idempotency keys without a store read.
     known: std::sync::Arc<KnownKeys>,
+    /// Each request reads its tenant's dedup windows.
+    tenants: crate::store::RecordCache<crate::accounts::Tenant>,
     state: Arc<Mutex<State>>,
     /// True once the open windows are rebuilt from the store; ingest waits for it.
     windows_ready: watch::Receiver<bool>,
@@ -227,6 +229,7 @@ impl Pipeline {
             metrics,
             settings,
             known: KnownKeys::load_in_background(&store),
+            tenants: Default::default(),
             store,
             state,
             windows_ready,
@@ -286,9 +289,7 @@ impl Pipeline {
     }
 
     fn dedup_window(&self, tenant: &str, source: SourceKind) -> Duration {
-        let t = crate::accounts::get_tenant(&self.store, tenant)
-            .ok()
-            .flatten();
+        let t = self.tenants.get(&self.store, tenant).ok().flatten();
         let secs = t
             .as_ref()
             .and_then(|t| {

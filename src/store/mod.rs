@@ -8,6 +8,7 @@ mod flusher;
 pub mod migrate;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -357,6 +358,9 @@ struct Inner {
     published: Arc<Published>,
     flusher: Flusher,
     ids: Mutex<ulid::Generator>,
+    /// Per kind, how many commits have written it: a [`RecordCache`] of that kind is
+    /// valid while this has not moved.
+    written: [AtomicU64; Kind::ALL.len()],
 }
 
 /// The highest change sequence number below which every commit has been applied. A
@@ -445,6 +449,7 @@ impl Store {
                 published,
                 flusher,
                 ids: Mutex::new(ulid::Generator::new()),
+                written: std::array::from_fn(|_| AtomicU64::new(0)),
             }),
         })
     }
@@ -490,6 +495,11 @@ impl Store {
                 decode::<R>(&v)
             })
             .collect()
+    }
+
+    /// How many commits have written records of `kind` since the store was opened.
+    pub fn written(&self, kind: Kind) -> u64 {
+        self.inner.written[kind.index()].load(Ordering::Acquire)
     }
 
     pub fn len(&self, kind: Kind) -> usize {
@@ -570,6 +580,17 @@ impl Store {
             }
             if let Some((last, bytes)) = &run {
                 self.tree(Kind::Changes).insert(last, bytes.as_slice())?;
+            }
+        }
+        // After the writes: a cache that reads the count before its store read, and finds
+        // it unchanged after, cannot hold what these writes replaced.
+        let mut touched = 0u32;
+        for (kind, _, _) in &batch.ops {
+            touched |= 1 << kind.index();
+        }
+        for (i, w) in self.inner.written.iter().enumerate() {
+            if touched & (1 << i) != 0 {
+                w.fetch_add(1, Ordering::Release);
             }
         }
         drop(range);
@@ -797,6 +818,60 @@ pub fn key(parts: &[&str]) -> Vec<u8> {
     k
 }
 
+/// Decoded records of a kind that is read on every request and seldom written (tenants,
+/// ingest tokens), dropped whole whenever a commit writes that kind: a revoked token is
+/// refused from the moment its revocation is committed. Bounded; past the bound it reads
+/// through.
+pub struct RecordCache<R> {
+    entries: Mutex<Cached<R>>,
+}
+
+struct Cached<R> {
+    /// The kind's write count the records were read under.
+    written: u64,
+    records: HashMap<Vec<u8>, Arc<R>>,
+}
+
+impl<R> Default for RecordCache<R> {
+    fn default() -> Self {
+        RecordCache {
+            entries: Mutex::new(Cached {
+                written: 0,
+                records: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<R: Record> RecordCache<R> {
+    const CAPACITY: usize = 4_096;
+
+    pub fn get(&self, store: &Store, key: impl AsRef<[u8]>) -> Result<Option<Arc<R>>, StoreError> {
+        let key = key.as_ref();
+        // Read before the record, so a write between the two leaves this count stale.
+        let written = store.written(R::KIND);
+        {
+            let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if g.written != written {
+                g.records.clear();
+                g.written = written;
+            }
+            if let Some(r) = g.records.get(key) {
+                return Ok(Some(r.clone()));
+            }
+        }
+        let Some(record) = store.get::<R>(key)? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if g.written == written && g.records.len() < Self::CAPACITY {
+            g.records.insert(key.to_vec(), record.clone());
+        }
+        Ok(Some(record))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,6 +883,35 @@ mod tests {
     }
     impl Record for Probe {
         const KIND: Kind = Kind::Meta;
+    }
+
+    #[test]
+    fn a_record_cache_serves_no_record_a_commit_replaced_or_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let cache = RecordCache::<Probe>::default();
+        let put = |a: u32| {
+            let mut b = Batch::new();
+            b.put("k", &Probe { a, b: "x".into() });
+            store.commit(b).unwrap();
+        };
+        put(1);
+        assert_eq!(cache.get(&store, "k").unwrap().unwrap().a, 1);
+        assert_eq!(cache.get(&store, "k").unwrap().unwrap().a, 1, "cached");
+        put(2);
+        assert_eq!(cache.get(&store, "k").unwrap().unwrap().a, 2, "replaced");
+        let mut b = Batch::new();
+        b.delete(Kind::Meta, "k");
+        store.commit_concurrent(b).unwrap();
+        assert!(cache.get(&store, "k").unwrap().is_none(), "deleted");
+        // A commit of another kind leaves the cache alone.
+        put(3);
+        assert_eq!(cache.get(&store, "k").unwrap().unwrap().a, 3);
+        let written = store.written(Kind::Meta);
+        let mut b = Batch::new();
+        b.delete(Kind::Tenants, "t");
+        store.commit(b).unwrap();
+        assert_eq!(store.written(Kind::Meta), written);
     }
 
     #[test]

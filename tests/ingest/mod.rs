@@ -776,3 +776,56 @@ async fn generic_alerts_keep_unknown_fields_and_retries_are_idempotent() {
     })
     .await;
 }
+
+/// Ingest keeps tokens and tenants decoded between requests; a revocation or a new dedup
+/// window must still apply to the very next request.
+#[actix_web::test]
+async fn a_revoked_token_and_a_new_dedup_window_apply_to_the_next_request() {
+    let (_server, api, admin) = setup().await;
+    let tok = api.ingest_token(&admin, "default", "generic", None).await;
+    let body = br#"{"title":"Seen twice","rule":"cache-rule","host":"cache-host"}"#;
+    let r = api.webhook("generic", &tok, body).await;
+    assert_eq!(r.status, 202, "{:?}", r.json());
+    assert_eq!(r.json()["created"], 1);
+    let r = api.webhook("generic", &tok, body).await;
+    assert_eq!(r.json()["deduplicated"], 1, "inside the default window");
+
+    let r = api
+        .call(
+            Method::PATCH,
+            "/api/v1/tenants/default",
+            Some(&admin),
+            Some(json!({"dedup_window_by_source": {"generic": 0}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let r = api.webhook("generic", &tok, body).await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json()["created"], 1, "a window of 0 s: {:?}", r.json());
+
+    let listed = api
+        .get("/api/v1/tenants/default/ingest-tokens", &admin)
+        .await
+        .json();
+    let id = listed
+        .as_array()
+        .or_else(|| listed["items"].as_array())
+        .unwrap_or_else(|| panic!("tokens: {listed}"))
+        .iter()
+        .find(|t| t["source"] == "generic")
+        .and_then(|t| t["id"].as_str())
+        .unwrap()
+        .to_string();
+    let r = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tenants/default/ingest-tokens/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = api.webhook("generic", &tok, body).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "ingest.invalid_token");
+}
