@@ -568,22 +568,26 @@ impl Store {
                 .collect(),
         };
         let run = (n > 0).then(|| ((first_seq + n - 1).to_be_bytes(), encode(&run)));
-        if atomic {
-            self.apply_transaction(&batch, run.as_ref())?;
+        let written = if atomic {
+            self.apply_transaction(&batch, run.as_ref())
         } else {
-            for (kind, key, value) in &batch.ops {
-                let tree = self.tree(*kind);
-                match value {
-                    Some(v) => tree.insert(key.as_slice(), v.as_slice())?,
-                    None => tree.remove(key.as_slice())?,
-                };
-            }
-            if let Some((last, bytes)) = &run {
-                self.tree(Kind::Changes).insert(last, bytes.as_slice())?;
-            }
-        }
-        // After the writes: a cache that reads the count before its store read, and finds
-        // it unchanged after, cannot hold what these writes replaced.
+            (|| {
+                for (kind, key, value) in &batch.ops {
+                    let tree = self.tree(*kind);
+                    match value {
+                        Some(v) => tree.insert(key.as_slice(), v.as_slice())?,
+                        None => tree.remove(key.as_slice())?,
+                    };
+                }
+                if let Some((last, bytes)) = &run {
+                    self.tree(Kind::Changes).insert(last, bytes.as_slice())?;
+                }
+                Ok(())
+            })()
+        };
+        // After the writes, and also after a failed one, which may have written part of
+        // its batch: a cache that reads the count before its store read, and finds it
+        // unchanged after, cannot hold what these writes replaced.
         let mut touched = 0u32;
         for (kind, _, _) in &batch.ops {
             touched |= 1 << kind.index();
@@ -593,6 +597,7 @@ impl Store {
                 w.fetch_add(1, Ordering::Release);
             }
         }
+        written?;
         drop(range);
         Ok(if n > 0 {
             first_seq + n - 1
