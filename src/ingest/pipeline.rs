@@ -120,6 +120,10 @@ struct Queued {
     /// Tells requests that wait for these alerts that they are stored.
     stored: watch::Sender<bool>,
     applied: oneshot::Sender<Result<(), ApiError>>,
+    /// The request writes nothing after its batch (no duplicate counts, no other
+    /// request's alert to wait for): it is answered once the batch is durable rather than
+    /// once it is applied, and so wakes once instead of twice.
+    answer_when_durable: bool,
 }
 
 pub struct Pipeline {
@@ -349,10 +353,12 @@ impl Pipeline {
                 state.release(&d.keys, &d.created);
                 return Err(e);
             }
+            let answer_when_durable = d.waits.is_empty() && d.increments.is_empty();
             // Queued under the lock that drew the ids, so the committer sees requests in
             // id order, and each tenant-index run it writes covers a range of ids that no
             // other run overlaps.
             let queued = Queued {
+                answer_when_durable,
                 created: std::mem::take(&mut d.created),
                 batch: std::mem::take(&mut d.batch),
                 keys: std::mem::take(&mut d.keys),
@@ -373,7 +379,42 @@ impl Pipeline {
             // The committer ended without an answer: only a process on its way out.
             Err(_) => return Err(StoreError::Closed.into()),
         }
-        for mut w in d.waits {
+        let (outcome, increments) = (d.outcome, d.increments);
+        if !d.waits.is_empty() || !increments.is_empty() {
+            self.write_duplicates(d.waits, increments).await?;
+        }
+        let m = &self.metrics;
+        let labels = [("tenant", tenant), ("source", source.as_str())];
+        m.inc("corerecon_ingest_alerts_accepted_total", &labels, n);
+        m.inc(
+            "corerecon_ingest_alerts_created_total",
+            &labels,
+            outcome.created as u64,
+        );
+        m.inc(
+            "corerecon_ingest_alerts_deduplicated_total",
+            &labels,
+            outcome.deduplicated as u64,
+        );
+        if outcome.storm_folded > 0 {
+            m.inc(
+                "corerecon_ingest_storm_folded_total",
+                &labels,
+                outcome.storm_folded as u64,
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// What a request with duplicates does after its batch is applied: waits for the
+    /// alerts of other requests that it names, writes its duplicate counts, and waits for
+    /// the fsync that covers them.
+    async fn write_duplicates(
+        &self,
+        waits: Vec<watch::Receiver<bool>>,
+        increments: HashMap<String, (u64, DateTime<Utc>)>,
+    ) -> Result<(), ApiError> {
+        for mut w in waits {
             if w.wait_for(|stored| *stored).await.is_err() {
                 return Err(ApiError::unavailable(
                     "ingest.overloaded",
@@ -382,7 +423,6 @@ impl Pipeline {
                 ));
             }
         }
-        let (outcome, increments) = (d.outcome, d.increments);
         // The increments are queued on every actor first (they run concurrently), then
         // awaited: the count must be written before the fsync below, or a 202 for
         // duplicates would promise counts that a crash loses.
@@ -408,27 +448,7 @@ impl Pipeline {
         }
         // One fsync for everything above (and for every other request in this batch).
         self.store.sync().await?;
-        let m = &self.metrics;
-        let labels = [("tenant", tenant), ("source", source.as_str())];
-        m.inc("corerecon_ingest_alerts_accepted_total", &labels, n);
-        m.inc(
-            "corerecon_ingest_alerts_created_total",
-            &labels,
-            outcome.created as u64,
-        );
-        m.inc(
-            "corerecon_ingest_alerts_deduplicated_total",
-            &labels,
-            outcome.deduplicated as u64,
-        );
-        if outcome.storm_folded > 0 {
-            m.inc(
-                "corerecon_ingest_storm_folded_total",
-                &labels,
-                outcome.storm_folded as u64,
-            );
-        }
-        Ok(outcome)
+        Ok(())
     }
 
     /// Decides, for each draft, whether it replays, deduplicates, folds into a storm or
@@ -684,8 +704,10 @@ impl Pipeline {
 /// Applies decided requests to the store, on a thread of its own. Whatever queued while
 /// one group was applied is applied next as one batch: one alert record each, but one
 /// tenant-index run per tenant and one change-log record for the whole group, where a
-/// request alone costs three sled inserts for its one alert. The fsync stays with each
-/// request (after its duplicate counts are written), and is shared by the group commit.
+/// request alone costs three sled inserts for its one alert. A request of new alerts only
+/// is answered by the flush that follows (it wakes once); a request with duplicates is
+/// answered once applied, writes its counts and then waits for its fsync. Either way one
+/// fsync covers the whole group.
 struct Committer {
     store: Store,
     state: Arc<Mutex<State>>,
@@ -734,6 +756,7 @@ impl Committer {
                     }
                 }
             }
+            let mut when_durable: Vec<crate::store::SyncWaiter> = Vec::new();
             for q in group {
                 if answer.is_ok() {
                     let _ = q.stored.send(true);
@@ -742,7 +765,17 @@ impl Committer {
                     }
                     fresh.add(q.created.iter().map(IndexEntry::of));
                 }
-                let _ = q.applied.send(answer.clone());
+                if answer.is_ok() && q.answer_when_durable {
+                    let applied = q.applied;
+                    when_durable.push(Box::new(move |flushed| {
+                        let _ = applied.send(flushed.map_err(ApiError::from));
+                    }));
+                } else {
+                    let _ = q.applied.send(answer.clone());
+                }
+            }
+            if !when_durable.is_empty() {
+                store.after_sync(when_durable);
             }
         }
     }
@@ -895,6 +928,38 @@ mod tests {
                 storm_threshold: 100_000,
             },
         )
+    }
+
+    #[test]
+    fn a_request_is_answered_only_once_its_alerts_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        actix::System::new().block_on(async {
+            let pipeline = start_pipeline(&store);
+            let durable = store.durable_seq();
+            for i in 0..20 {
+                // New alerts (answered by the flush) and a duplicate of the first
+                // (answered after its count is written and flushed).
+                for host in [format!("durable-{i}"), "durable-0".to_string()] {
+                    let out = pipeline
+                        .ingest("acme", SourceKind::Generic, vec![draft(&host)])
+                        .await
+                        .unwrap();
+                    let seq = store
+                        .changes_since(0, store.last_seq(), usize::MAX)
+                        .unwrap()
+                        .iter()
+                        .filter(|c| c.id == out.ids[0])
+                        .map(|c| c.seq)
+                        .max()
+                        .unwrap();
+                    assert!(
+                        *durable.borrow() >= seq,
+                        "answered before change {seq} was durable"
+                    );
+                }
+            }
+        });
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 
 use super::StoreError;
 
-type Waiter = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// Called with the outcome of the flush that covers what was written before it queued.
+pub type Waiter = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct FlushStats {
@@ -55,20 +56,27 @@ impl Flusher {
 
     pub async fn wait(&self) -> Result<(), StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        {
-            let (lock, cv) = &*self.shared;
-            let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
-            if st.stopping {
-                return Err(StoreError::Closed);
+        self.after_flush(vec![Box::new(move |r| {
+            let _ = tx.send(r);
+        })]);
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Calls each waiter once a flush covers every write made before this call (with
+    /// `Closed` at once when the store is stopping). For a thread that must not block on
+    /// the flush, and so its callers wake once, not once for the write and again for it.
+    pub fn after_flush(&self, waiters: Vec<Waiter>) {
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if st.stopping {
+            drop(st);
+            for w in waiters {
+                w(Err(StoreError::Closed));
             }
-            st.waiting.push(tx);
-            cv.notify_one();
+            return;
         }
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Invalid(format!("flush failed: {e}"))),
-            Err(_) => Err(StoreError::Closed),
-        }
+        st.waiting.extend(waiters);
+        cv.notify_one();
     }
 
     pub fn durable_seq(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -133,7 +141,9 @@ fn run(
             });
         }
         for w in batch {
-            let _ = w.send(result.clone());
+            w(result
+                .clone()
+                .map_err(|e| StoreError::Invalid(format!("flush failed: {e}"))));
         }
         let mut st = shared.0.lock().unwrap_or_else(|p| p.into_inner());
         st.stats.flushes += 1;

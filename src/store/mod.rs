@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
-pub use flusher::Flusher;
+pub use flusher::{Flusher, Waiter as SyncWaiter};
 
 /// Meta key of the mark [`Store::close`] leaves: the last change sequence at a clean stop.
 const CLEAN_STOP_KEY: &[u8] = b"clean_stop";
@@ -647,6 +647,12 @@ impl Store {
     /// Resolves once everything committed before the call is on disk (group commit).
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.inner.flusher.wait().await
+    }
+
+    /// Calls each waiter once the writes made before this call are durable: [`Store::sync`]
+    /// for a thread that must not block on the fsync.
+    pub fn after_sync(&self, waiters: Vec<SyncWaiter>) {
+        self.inner.flusher.after_flush(waiters)
     }
 
     /// Commit and wait for durability: the common path of a write that answers a client.
