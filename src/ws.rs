@@ -241,7 +241,8 @@ struct Evict;
 #[derive(Message)]
 #[rtype(result = "(u64, u64)")]
 struct Connect {
-    addr: Addr<WsSession>,
+    /// The session, to stop it when the hub evicts it.
+    evict: Recipient<Evict>,
     scope: Scope,
     outbox: Arc<Outbox>,
 }
@@ -249,7 +250,7 @@ struct Connect {
 /// What the hub knows of one session: where to put its frames, what it may see, and its
 /// actor, to stop it.
 struct Session {
-    addr: Addr<WsSession>,
+    evict: Recipient<Evict>,
     scope: Scope,
     outbox: Arc<Outbox>,
 }
@@ -309,7 +310,7 @@ impl Handler<Connect> for Hub {
         self.sessions.insert(
             id,
             Session {
-                addr: msg.addr,
+                evict: msg.evict,
                 scope: msg.scope,
                 outbox: msg.outbox,
             },
@@ -382,7 +383,7 @@ impl Handler<Broadcast> for Hub {
                     Err(Refused::Full) => {
                         s.outbox
                             .close_with(close_frame(ws::CloseCode::Again, TOO_SLOW));
-                        s.addr.do_send(Evict);
+                        s.evict.do_send(Evict);
                         self.evicted += 1;
                         gone.push(*id);
                     }
@@ -565,7 +566,7 @@ impl Actor for WsSession {
         self.app
             .hub
             .send(Connect {
-                addr: ctx.address(),
+                evict: ctx.address().recipient(),
                 scope: self.scope.clone(),
                 outbox: self.outbox.clone(),
             })
@@ -733,6 +734,132 @@ mod tests {
         assert_eq!(outbox.push_live(live("late"), 1), Err(Refused::Closed));
         outbox.push_own(live("late own"));
         assert_eq!(drain(&outbox), vec![live("live3"), live("close")]);
+    }
+
+    /// Stands for a session's actor: counts the evictions it is told of.
+    struct Evicted(Arc<AtomicUsize>);
+    impl Actor for Evicted {
+        type Context = Context<Self>;
+    }
+    impl Handler<Evict> for Evicted {
+        type Result = ();
+        fn handle(&mut self, _: Evict, _: &mut Context<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn frame(seq: u64, tenant: &str) -> Frame {
+        Frame {
+            seq,
+            tenant: tenant.into(),
+            wire: text_frame(&format!("{{\"seq\":{seq},\"tenant\":\"{tenant}\"}}")),
+        }
+    }
+
+    fn texts(outbox: &Outbox) -> Vec<String> {
+        let mut out = Vec::new();
+        for chunk in drain(outbox) {
+            let mut wire = BytesMut::from(&chunk[..]);
+            while let Some((_, op, payload)) = Parser::parse(&mut wire, false, MAX_FRAME).unwrap() {
+                let payload = payload.unwrap_or_default();
+                out.push(match op {
+                    OpCode::Close => "close".to_string(),
+                    _ => String::from_utf8(payload.to_vec()).unwrap(),
+                });
+            }
+        }
+        out
+    }
+
+    #[actix_web::test]
+    async fn the_hub_sends_each_session_its_tenants_frames_and_evicts_the_full_ones() {
+        let connected = Arc::new(AtomicUsize::new(0));
+        let hub = Hub::new(connected.clone(), 7).start();
+        let evictions = Arc::new(AtomicUsize::new(0));
+        let evict = Evicted(evictions.clone()).start().recipient();
+        let session = |scope: Scope, limit: u64| {
+            let outbox = Outbox::new(limit);
+            outbox.release();
+            let connect = Connect {
+                evict: evict.clone(),
+                scope,
+                outbox: outbox.clone(),
+            };
+            (outbox, connect)
+        };
+        let (staff, c) = session(Scope::All, 100);
+        assert_eq!(
+            hub.send(c).await.unwrap().1,
+            7,
+            "told where live frames start"
+        );
+        let (acme, c) = session(Scope::Tenant("acme".into()), 100);
+        hub.send(c).await.unwrap();
+        let (small, c) = session(Scope::Tenant("acme".into()), 2);
+        hub.send(c).await.unwrap();
+        assert_eq!(connected.load(Ordering::SeqCst), 3);
+
+        // The feeder found no session when it built this stretch: all three missed it.
+        hub.send(Broadcast {
+            frames: Vec::new(),
+            upto: 9,
+            complete: false,
+        })
+        .await
+        .unwrap();
+        for outbox in [&staff, &acme, &small] {
+            let got = texts(outbox);
+            assert_eq!(got.len(), 1);
+            assert!(got[0].contains("\"resync\""), "{got:?}");
+        }
+
+        hub.send(Broadcast {
+            frames: vec![frame(10, "acme"), frame(11, "globex"), frame(12, "acme")],
+            upto: 12,
+            complete: true,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            texts(&staff),
+            [
+                r#"{"seq":10,"tenant":"acme"}"#,
+                r#"{"seq":11,"tenant":"globex"}"#,
+                r#"{"seq":12,"tenant":"acme"}"#
+            ]
+        );
+        assert_eq!(
+            texts(&acme),
+            [
+                r#"{"seq":10,"tenant":"acme"}"#,
+                r#"{"seq":12,"tenant":"acme"}"#
+            ]
+        );
+        // Two frames fill the small outbox (nothing drained it); the next one evicts it.
+        hub.send(Broadcast {
+            frames: vec![frame(13, "acme")],
+            upto: 13,
+            complete: true,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            texts(&small),
+            [
+                r#"{"seq":10,"tenant":"acme"}"#,
+                r#"{"seq":12,"tenant":"acme"}"#,
+                "close"
+            ],
+            "what was queued, then the close frame"
+        );
+        assert_eq!(connected.load(Ordering::SeqCst), 2);
+        // The evicted session's actor is told to stop.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while evictions.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(evictions.load(Ordering::SeqCst), 1);
+        assert_eq!(texts(&acme), [r#"{"seq":13,"tenant":"acme"}"#]);
     }
 
     #[test]
