@@ -41,7 +41,6 @@ const MAX_FRAME: usize = 64 * 1024;
 /// One frame, encoded once and shared by every session that receives it.
 #[derive(Clone)]
 pub struct Frame {
-    pub seq: u64,
     pub tenant: String,
     /// The whole WebSocket text frame, header included.
     pub wire: Bytes,
@@ -55,15 +54,16 @@ fn text_frame(text: &str) -> Bytes {
 }
 
 fn close_frame(code: ws::CloseCode, reason: &str) -> Bytes {
-    let mut b = BytesMut::with_capacity(reason.len() + 8);
-    Parser::write_close(
-        &mut b,
-        Some(ws::CloseReason {
-            code,
-            description: Some(reason.into()),
-        }),
-        false,
-    );
+    close_wire(Some(ws::CloseReason {
+        code,
+        description: Some(reason.into()),
+    }))
+}
+
+/// A close frame as a server sends it (unmasked).
+fn close_wire(reason: Option<ws::CloseReason>) -> Bytes {
+    let mut b = BytesMut::new();
+    Parser::write_close(&mut b, reason, false);
     b.freeze()
 }
 
@@ -485,7 +485,6 @@ pub fn spawn_feeder(app: web::Data<App>) {
                         .filter_map(|c| {
                             let text = frame_for(&app, &c)?;
                             Some(Frame {
-                                seq: c.seq,
                                 tenant: c.tenant,
                                 wire: text_frame(&text),
                             })
@@ -634,9 +633,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             }
             Ok(ws::Message::Close(r)) => {
                 // The close handshake's answer, after whatever is queued.
-                let mut b = BytesMut::new();
-                Parser::write_close(&mut b, r, false);
-                self.outbox.close_with(b.freeze());
+                self.outbox.close_with(close_wire(r));
                 ctx.stop();
             }
             Ok(_) => {}
@@ -750,10 +747,19 @@ mod tests {
 
     fn frame(seq: u64, tenant: &str) -> Frame {
         Frame {
-            seq,
             tenant: tenant.into(),
             wire: text_frame(&format!("{{\"seq\":{seq},\"tenant\":\"{tenant}\"}}")),
         }
+    }
+
+    async fn broadcast(hub: &Addr<Hub>, frames: Vec<Frame>, upto: u64) {
+        hub.send(Broadcast {
+            frames,
+            upto,
+            complete: true,
+        })
+        .await
+        .unwrap();
     }
 
     fn texts(outbox: &Outbox) -> Vec<String> {
@@ -813,13 +819,12 @@ mod tests {
             assert!(got[0].contains("\"resync\""), "{got:?}");
         }
 
-        hub.send(Broadcast {
-            frames: vec![frame(10, "acme"), frame(11, "globex"), frame(12, "acme")],
-            upto: 12,
-            complete: true,
-        })
-        .await
-        .unwrap();
+        broadcast(
+            &hub,
+            vec![frame(10, "acme"), frame(11, "globex"), frame(12, "acme")],
+            12,
+        )
+        .await;
         assert_eq!(
             texts(&staff),
             [
@@ -836,13 +841,7 @@ mod tests {
             ]
         );
         // Two frames fill the small outbox (nothing drained it); the next one evicts it.
-        hub.send(Broadcast {
-            frames: vec![frame(13, "acme")],
-            upto: 13,
-            complete: true,
-        })
-        .await
-        .unwrap();
+        broadcast(&hub, vec![frame(13, "acme")], 13).await;
         assert_eq!(
             texts(&small),
             [

@@ -342,7 +342,8 @@ impl Pipeline {
         let (stored, committed) = watch::channel(false);
         let (applied, on_applied) = oneshot::channel();
         let mut d = Decision::default();
-        {
+        // Whether the committer answers once the batch is durable: nothing to write after it.
+        let answer_when_durable = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let decided = self.decide(
                 &mut state, &mut d, tenant, source, drafts, now, window, &committed,
@@ -373,15 +374,16 @@ impl Pipeline {
                     5,
                 ));
             }
-        }
+            answer_when_durable
+        };
         match on_applied.await {
             Ok(answer) => answer?,
             // The committer ended without an answer: only a process on its way out.
             Err(_) => return Err(StoreError::Closed.into()),
         }
-        let (outcome, increments) = (d.outcome, d.increments);
-        if !d.waits.is_empty() || !increments.is_empty() {
-            self.write_duplicates(d.waits, increments).await?;
+        let outcome = d.outcome;
+        if !answer_when_durable {
+            self.write_duplicates(d.waits, d.increments).await?;
         }
         let m = &self.metrics;
         let labels = [("tenant", tenant), ("source", source.as_str())];
@@ -911,7 +913,12 @@ mod tests {
         }
     }
 
-    /// A pipeline on the store, as the appliance starts it; needs a running actix system.
+    /// Runs `test` on a pipeline over the store, as the appliance starts it, in a running
+    /// actix system.
+    fn on_pipeline(store: &Store, test: impl AsyncFnOnce(&Pipeline)) {
+        actix::System::new().block_on(async { test(&start_pipeline(store)).await });
+    }
+
     fn start_pipeline(store: &Store) -> Pipeline {
         let stats = Arc::new(crate::stats::AlertStats::load(store));
         let repo = Arc::new(crate::repo::SledAlertRepo(store.clone(), stats.clone()));
@@ -934,8 +941,7 @@ mod tests {
     fn a_request_is_answered_only_once_its_alerts_are_durable() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        actix::System::new().block_on(async {
-            let pipeline = start_pipeline(&store);
+        on_pipeline(&store, async |pipeline| {
             let durable = store.durable_seq();
             for i in 0..20 {
                 // New alerts (answered by the flush) and a duplicate of the first
@@ -966,8 +972,7 @@ mod tests {
     fn concurrent_requests_committed_together_keep_each_tenants_index_whole() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        actix::System::new().block_on(async {
-            let pipeline = start_pipeline(&store);
+        on_pipeline(&store, async |pipeline| {
             // Requests of two tenants, one or three alerts each, all in flight at once:
             // the committer applies whatever queued together, in one batch.
             let requests = (0..200).map(|i| {
@@ -975,7 +980,6 @@ mod tests {
                 let drafts = (0..1 + (i % 2) * 2)
                     .map(|j| draft(&format!("host-{i}-{j}")))
                     .collect();
-                let pipeline = &pipeline;
                 async move {
                     let out = pipeline
                         .ingest(tenant, SourceKind::Generic, drafts)
@@ -1038,8 +1042,7 @@ mod tests {
             b"not a record".to_vec(),
         );
         store.commit(b).unwrap();
-        actix::System::new().block_on(async {
-            let pipeline = start_pipeline(&store);
+        on_pipeline(&store, async |pipeline| {
             let failed = pipeline
                 .ingest(
                     "acme",
